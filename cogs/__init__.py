@@ -1,0 +1,1 @@
+"""Thin Discord adapters: each module is one extension loaded by the bot."""
