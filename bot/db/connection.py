@@ -1,0 +1,171 @@
+"""The one SQLite connection of the bot, and its unit of work.
+
+aiosqlite runs every call on one worker thread, in the order the calls were queued. On a shared
+connection the statements of two concurrent tasks would interleave, and one task's ``COMMIT``
+would also commit the other's half-done work. So no code outside this module touches the
+connection: a unit of work is a plain function of a ``sqlite3.Connection`` that
+:meth:`Database.transaction` runs, whole, on the worker thread, between ``BEGIN`` and
+``COMMIT``. Nothing else can run on that thread meanwhile, so the transaction is isolated from
+every other task, and it costs one hand-off to the thread instead of one per statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "StorageError"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5_000
+
+# WAL with synchronous=NORMAL: a committed transaction survives a crash or a kill of the bot's
+# process (the WAL is in the OS's page cache, which outlives the process), and the database is
+# never corrupted, even by a power cut. Only a power cut or kernel panic may lose the last few
+# commits. FULL would fsync on every commit, costing milliseconds per check-in on an ordinary
+# disk; the commands must answer in well under that.
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}",
+)
+
+# SQLite result codes that mean "could not write now" rather than "the code is wrong".
+_STORAGE_CODES = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_CANTOPEN,
+}
+
+
+class StorageError(Exception):
+    """The database could not be read or written right now (locked, full, read-only, I/O).
+
+    Nothing of the failed unit of work was kept; the member can simply try again.
+    """
+
+
+def _is_storage_problem(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return isinstance(exc, sqlite3.OperationalError) and any(
+            word in str(exc) for word in ("locked", "disk", "readonly", "read-only", "full")
+        )
+    return (int(code) & 0xFF) in _STORAGE_CODES
+
+
+class Database:
+    """Owns the aiosqlite connection; every read and write is a unit of work run on its thread."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._connection = connection
+        self.path = path
+        self._closed = False
+        # aiosqlite has no public "run this function on the connection's thread"; its queue
+        # primitive is ``_execute``. The dependency is pinned to a range where it exists.
+        self._submit = cast(Callable[..., Any], connection._execute)
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        """Open (creating if needed) the database file and set the connection's PRAGMAs."""
+        path = Path(path)
+        try:
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {str(path)!r}: {exc}") from exc
+        db = cls(connection, path)
+        try:
+            await db._submit(db._apply_pragmas, connection._conn)
+        except sqlite3.Error as exc:
+            await connection.close()
+            raise StorageError(f"cannot use the database {str(path)!r}: {exc}") from exc
+        return db
+
+    @staticmethod
+    def _apply_pragmas(conn: sqlite3.Connection) -> None:
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        conn.row_factory = sqlite3.Row
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._closed
+
+    async def transaction(self, work: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """Run ``work(conn)`` as one transaction on the database thread and return its result.
+
+        ``write=True`` takes the write lock at ``BEGIN`` (``BEGIN IMMEDIATE``), so the
+        transaction never fails half-way on a lock upgrade; reads use a deferred ``BEGIN`` and
+        see one consistent snapshot. Any exception rolls everything back and is re-raised;
+        "could not write now" failures are raised as :class:`StorageError`.
+        """
+        if self._closed:
+            raise StorageError("the database is closed")
+        begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+
+        def unit(conn: sqlite3.Connection) -> T:
+            conn.execute(begin)
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        try:
+            return cast(T, await self._submit(unit, self._raw))
+        except sqlite3.Error as exc:
+            if _is_storage_problem(exc):
+                log.warning("Database unavailable: %s", exc)
+                raise StorageError(str(exc)) from exc
+            raise
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` as one read-only snapshot."""
+        return await self.transaction(work, write=False)
+
+    async def run_outside_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` on the database thread with no transaction around it.
+
+        Only for what must manage its own transactions (migrations) or cannot run inside one
+        (``VACUUM``, ``PRAGMA integrity_check`` on a busy file).
+        """
+        if self._closed:
+            raise StorageError("the database is closed")
+        return cast(T, await self._submit(work, self._raw))
+
+    @property
+    def _raw(self) -> sqlite3.Connection:
+        return self._connection._conn
+
+    async def close(self) -> None:
+        """Checkpoint the WAL and close the connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._submit(lambda conn: conn.execute("PRAGMA optimize"), self._raw)
+        except sqlite3.Error as exc:
+            log.warning("PRAGMA optimize failed at close: %s", exc)
+        await self._connection.close()
+        log.info("Database closed")
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.shield(self.close())
