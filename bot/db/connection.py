@@ -81,9 +81,13 @@ class Database:
     async def open(cls, path: Path | str) -> Database:
         """Open (creating if needed) the database file and set the connection's PRAGMAs."""
         path = Path(path)
+        connection = aiosqlite.connect(path, isolation_level=None)
         try:
-            connection = await aiosqlite.connect(path, isolation_level=None)
+            await connection
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread on a failed connect without waiting for it; wait
+            # here, so the thread does not outlive the event loop and fail to report back.
+            await asyncio.to_thread(connection._thread.join, 5)
             raise StorageError(f"cannot open the database {str(path)!r}: {exc}") from exc
         db = cls(connection, path)
         try:

@@ -1,0 +1,121 @@
+"""Tests of the numbered migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.db.connection import Database
+from bot.db.migrations import (
+    Migration,
+    MigrationError,
+    load_migrations,
+    migrate,
+    read_schema_version,
+    schema_version,
+    split_statements,
+)
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    return [tuple(r) for r in conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()]
+
+
+def test_shipped_migrations_are_numbered_without_gaps() -> None:
+    """The shipped files load, numbered 1..N."""
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+
+
+async def test_fresh_database_reaches_latest(tmp_path: Path) -> None:
+    """A new file is migrated to the latest version, and a second run applies nothing."""
+    latest = load_migrations()[-1].version
+    async with await Database.open(tmp_path / "db.sqlite3") as database:
+        result = await migrate(database)
+        assert (result.before, result.after) == (0, latest)
+        assert len(result.applied) == latest
+        again = await migrate(database)
+        assert again.applied == () and again.after == latest
+    assert read_schema_version(tmp_path / "db.sqlite3") == latest
+
+
+@pytest.mark.parametrize("start", range(len(load_migrations())))
+async def test_upgrade_from_every_earlier_version(tmp_path: Path, start: int) -> None:
+    """From each earlier version the upgrade reaches the same schema as a fresh database."""
+    async with await Database.open(tmp_path / "fresh.sqlite3") as fresh:
+        await migrate(fresh)
+        expected = await fresh.read(_schema)
+    async with await Database.open(tmp_path / "old.sqlite3") as old:
+        await migrate(old, target=start)
+        assert await schema_version(old) == start
+        result = await migrate(old)
+        assert result.before == start
+        assert await old.read(_schema) == expected
+
+
+async def test_failing_migration_leaves_database_as_it_was(tmp_path: Path) -> None:
+    """A migration that fails half-way is rolled back whole, and the version stays."""
+    good = Migration(1, "good", "CREATE TABLE a (x INTEGER);\nINSERT INTO a VALUES (1);\n")
+    bad = Migration(
+        2, "bad", "CREATE TABLE b (y INTEGER);\nINSERT INTO a VALUES (2);\nINSERT INTO nowhere VALUES (1);\n"
+    )
+    async with await Database.open(tmp_path / "db.sqlite3") as database:
+        await migrate(database, [good])
+        before = await database.read(_schema)
+        with pytest.raises(MigrationError) as info:
+            await migrate(database, [good, bad])
+        assert "0002_bad" in str(info.value)
+        assert "schema version 1" in str(info.value)
+        assert await schema_version(database) == 1
+        assert await database.read(_schema) == before
+        assert await database.read(lambda c: c.execute("SELECT count(*) FROM a").fetchone()[0]) == 1
+
+
+async def test_newer_database_is_refused(tmp_path: Path) -> None:
+    """A database migrated by a newer version of the code is refused with a clear message."""
+    async with await Database.open(tmp_path / "db.sqlite3") as database:
+        await database.run_outside_transaction(lambda c: c.execute("PRAGMA user_version = 999"))
+        with pytest.raises(MigrationError, match="newer"):
+            await migrate(database)
+        assert await schema_version(database) == 999
+
+
+def test_gaps_in_numbering_are_refused(tmp_path: Path) -> None:
+    """A missing number in the migration files is an error."""
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
+    (tmp_path / "0003_c.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="0002"):
+        load_migrations(tmp_path)
+
+
+def test_badly_named_files_are_refused(tmp_path: Path) -> None:
+    """A migration file must be named NNNN_name.sql."""
+    (tmp_path / "1_a.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="NNNN_name"):
+        load_migrations(tmp_path)
+
+
+def test_split_keeps_triggers_whole_and_skips_comments() -> None:
+    """Statements are split at their ends; a trigger body stays one statement."""
+    sql = (
+        "-- a comment\nCREATE TABLE a (x);\n"
+        "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  UPDATE a SET x = 1;\n  UPDATE a SET x = 2;\nEND;\n"
+        "-- trailing comment\n"
+    )
+    statements = split_statements(sql)
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+def test_incomplete_statement_is_refused() -> None:
+    """A script that ends mid-statement is an error."""
+    with pytest.raises(MigrationError, match="incomplete"):
+        split_statements("CREATE TABLE a (x);\nCREATE TABLE b (")
+
+
+def test_schema_version_of_missing_file_is_zero(tmp_path: Path) -> None:
+    """A database that does not exist yet is at version 0, and is not created by looking."""
+    assert read_schema_version(tmp_path / "none.sqlite3") == 0
+    assert not (tmp_path / "none.sqlite3").exists()
