@@ -17,6 +17,7 @@ from bot.db.connection import Database, StorageError
 from bot.db.migrations import MigrationError, load_migrations, migrate, read_schema_version
 from bot.endpoints import DISCORD_API_BASE, DISCORD_GATEWAY_URL, apply_endpoints
 from bot.logs import setup_logging
+from bot.services.guidance import GuidanceError, GuidanceLibrary
 from bot.settings import Settings, SettingsError, check_database_path, load_settings
 
 __all__ = ["main"]
@@ -112,7 +113,8 @@ def _check(settings: Settings) -> int:
     try:
         latest = load_migrations()[-1].version
         current = read_schema_version(settings.database_path)
-    except (MigrationError, StorageError) as exc:
+        guidance = GuidanceLibrary.load()
+    except (MigrationError, StorageError, GuidanceError) as exc:
         return _fail(str(exc), EXIT_FAILURE)
     if current > latest:
         return _fail(
@@ -129,6 +131,7 @@ def _check(settings: Settings) -> int:
         print(f"Database: {path} (schema version {current}; run applies {latest - current} pending migrations)")
     else:
         print(f"Database: {path} (schema version {current}, up to date)")
+    print(f"Guidance: {len(guidance)} passages from “{guidance.source_title}”")
     if settings.dev_guild_id is None:
         print("Commands: synced globally (new commands can take up to an hour to appear)")
     else:
@@ -149,6 +152,10 @@ async def _run(settings: Settings) -> int:
     from bot.client import SoberPeersBot
 
     token = settings.require_token()
+    try:
+        guidance = GuidanceLibrary.load()
+    except GuidanceError as exc:
+        return _fail(f"{exc} The bot did not start.", EXIT_FAILURE)
     apply_endpoints(settings.api_base, settings.gateway_url)
     try:
         db = await Database.open(settings.database_path)
@@ -159,7 +166,7 @@ async def _run(settings: Settings) -> int:
             await migrate(db)
         except MigrationError as exc:
             return _fail(f"{exc} The bot did not start.", EXIT_FAILURE)
-        async with SoberPeersBot(settings, db) as bot:
+        async with SoberPeersBot(settings, db, guidance=guidance) as bot:
             loop = asyncio.get_running_loop()
             stopping: list[asyncio.Task[None]] = []
 

@@ -16,6 +16,7 @@ import cogs
 from bot import __version__
 from bot.db.connection import Database
 from bot.db.repositories import meta
+from bot.services.guidance import GuidanceLibrary
 from bot.settings import Settings
 from bot.timeutil import Clock, utc_now
 from bot.tree import SoberPeersTree
@@ -49,6 +50,7 @@ class SoberPeersBot(commands.Bot):
         database: Database,
         *,
         clock: Clock = utc_now,
+        guidance: GuidanceLibrary | None = None,
         extensions: Sequence[str] | None = None,
         **options: Any,
     ) -> None:
@@ -64,6 +66,7 @@ class SoberPeersBot(commands.Bot):
         self.settings = settings
         self.db = database
         self.clock = clock
+        self.guidance = GuidanceLibrary.load() if guidance is None else guidance
         self.version = __version__
         self.initial_extensions = list(discover_extensions() if extensions is None else extensions)
         self.failed_extensions: dict[str, BaseException] = {}

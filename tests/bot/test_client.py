@@ -27,9 +27,7 @@ def test_every_cog_module_is_discovered() -> None:
     assert names == sorted(names)
 
 
-async def test_broken_extension_is_logged_and_the_others_load(
-    db: Database, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_broken_extension_is_logged_and_the_others_load(db: Database, caplog: pytest.LogCaptureFixture) -> None:
     """A cog that fails to load is logged with its traceback; the rest are loaded."""
     bot = SoberPeersBot(Settings(), db, extensions=["tests.bot.broken_extension", "cogs.meta"])
     with caplog.at_level(logging.ERROR, logger="bot.client"):

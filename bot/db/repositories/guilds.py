@@ -13,8 +13,7 @@ __all__ = ["delete_setting", "ensure_guild", "get_settings", "set_setting"]
 def ensure_guild(conn: sqlite3.Connection, guild_id: int, now: datetime) -> None:
     """Record that the bot is in this server (again)."""
     conn.execute(
-        "INSERT INTO guilds (guild_id, joined_at) VALUES (?, ?) "
-        "ON CONFLICT (guild_id) DO UPDATE SET left_at = NULL",
+        "INSERT INTO guilds (guild_id, joined_at) VALUES (?, ?) ON CONFLICT (guild_id) DO UPDATE SET left_at = NULL",
         (guild_id, to_timestamp(now)),
     )
 
@@ -25,9 +24,7 @@ def get_settings(conn: sqlite3.Connection, guild_id: int) -> dict[str, str]:
     return {str(key): str(value) for key, value in rows}
 
 
-def set_setting(
-    conn: sqlite3.Connection, guild_id: int, key: str, value: str, now: datetime, by: int | None
-) -> None:
+def set_setting(conn: sqlite3.Connection, guild_id: int, key: str, value: str, now: datetime, by: int | None) -> None:
     """Set one setting of one server."""
     ensure_guild(conn, guild_id, now)
     conn.execute(
