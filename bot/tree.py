@@ -22,7 +22,7 @@ def _permission_names(names: list[str]) -> str:
     return ", ".join(name.replace("_", " ").replace("guild", "server").title() for name in names)
 
 
-def describe_error(error: app_commands.AppCommandError) -> tuple[str, str | None]:
+def describe_error(error: BaseException) -> tuple[str, str | None]:
     """The member-facing text for an error, and an error id when it was unexpected."""
     original: BaseException = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, UserError):
