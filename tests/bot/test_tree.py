@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import discord
 import pytest
@@ -14,7 +15,7 @@ from bot.tree import STORAGE_MESSAGE, describe_error
 
 
 def _invoke_error(original: Exception) -> app_commands.CommandInvokeError:
-    command = app_commands.Command(name="x", description="x", callback=_noop)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(name="x", description="x", callback=_noop)
     return app_commands.CommandInvokeError(command, original)
 
 
