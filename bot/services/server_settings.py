@@ -1,0 +1,173 @@
+"""Per-server settings: one typed definition per setting, stored as text, read with defaults.
+
+Every setting of every feature is declared here, so ``/settings show`` lists them all and a value
+is parsed and checked in one place. Features read a server's :class:`ServerConfig` inside their
+own transactions with :func:`read_config`.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.db.connection import Database
+from bot.db.repositories import guilds
+from bot.errors import UserError
+from bot.timeutil import Clock
+
+__all__ = ["SETTINGS", "Kind", "ServerConfig", "ServerSettings", "SettingDef", "SettingValue", "read_config"]
+
+SettingValue = int | bool | str | None
+
+
+class Kind(enum.Enum):
+    """How a setting's value is typed."""
+
+    CHANNEL = "channel"
+    ROLE = "role"
+    INT = "int"
+    BOOL = "bool"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDef:
+    """One setting: its key, type, default, label, and bounds."""
+
+    key: str
+    kind: Kind
+    label: str
+    default: SettingValue = None
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+
+    def parse(self, raw: str) -> SettingValue:
+        """The typed value of a stored text."""
+        if self.kind in (Kind.CHANNEL, Kind.ROLE, Kind.INT):
+            return int(raw)
+        if self.kind is Kind.BOOL:
+            return raw == "1"
+        return raw
+
+    def dump(self, value: SettingValue) -> str:
+        """The stored text of a valid value."""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return str(value)
+
+    def validate(self, value: SettingValue) -> SettingValue:
+        """Check a value given by a moderator; raise :class:`UserError` with the reason."""
+        if value is None:
+            return None
+        if self.kind is Kind.BOOL:
+            if not isinstance(value, bool):
+                raise UserError(f"{self.label} must be true or false.")
+            return value
+        if self.kind in (Kind.INT, Kind.CHANNEL, Kind.ROLE):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UserError(f"{self.label} must be a whole number.")
+            if self.minimum is not None and value < self.minimum:
+                raise UserError(f"{self.label} must be at least {self.minimum}.")
+            if self.maximum is not None and value > self.maximum:
+                raise UserError(f"{self.label} must be at most {self.maximum}.")
+            return value
+        text = str(value).strip()
+        if not text:
+            raise UserError(f"{self.label} cannot be empty.")
+        if self.max_length is not None and len(text) > self.max_length:
+            raise UserError(f"{self.label} can be at most {self.max_length} characters (this is {len(text)}).")
+        return text
+
+
+def _defs(*defs: SettingDef) -> dict[str, SettingDef]:
+    return {d.key: d for d in defs}
+
+
+SETTINGS: Mapping[str, SettingDef] = _defs(
+    SettingDef("moderator_channel", Kind.CHANNEL, "Moderators' channel"),
+    SettingDef("moderator_role", Kind.ROLE, "Moderator role"),
+    SettingDef("checkin_channel", Kind.CHANNEL, "Check-in channel"),
+    SettingDef("celebrations_channel", Kind.CHANNEL, "Celebrations channel"),
+)
+
+
+class ServerConfig(Mapping[str, SettingValue]):
+    """A server's settings, typed, with defaults for what was never set."""
+
+    def __init__(self, guild_id: int, stored: Mapping[str, str]) -> None:
+        self.guild_id = guild_id
+        self._values: dict[str, SettingValue] = {}
+        self._explicit: set[str] = set()
+        for key, definition in SETTINGS.items():
+            raw = stored.get(key)
+            if raw is None:
+                self._values[key] = definition.default
+            else:
+                self._values[key] = definition.parse(raw)
+                self._explicit.add(key)
+
+    def __getitem__(self, key: str) -> SettingValue:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def is_set(self, key: str) -> bool:
+        """Whether a moderator set this key (rather than it taking its default)."""
+        return key in self._explicit
+
+    def channel(self, key: str) -> int | None:
+        """A channel setting's id, if set."""
+        value = self._values[key]
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def integer(self, key: str) -> int:
+        """An integer setting's value (its default if unset)."""
+        value = self._values[key]
+        assert isinstance(value, int), key
+        return value
+
+    def flag(self, key: str) -> bool:
+        """A boolean setting's value (its default if unset)."""
+        return bool(self._values[key])
+
+
+def read_config(conn: sqlite3.Connection, guild_id: int) -> ServerConfig:
+    """A server's typed settings, read inside the caller's transaction."""
+    return ServerConfig(guild_id, guilds.get_settings(conn, guild_id))
+
+
+class ServerSettings:
+    """Reading and changing the settings of a server."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def get(self, guild_id: int) -> ServerConfig:
+        """The server's settings."""
+        return await self.db.read(lambda conn: read_config(conn, guild_id))
+
+    async def set(self, guild_id: int, key: str, value: SettingValue, actor_id: int | None) -> ServerConfig:
+        """Set (or, with ``None``, reset) one setting, and return the new settings."""
+        definition = SETTINGS.get(key)
+        if definition is None:
+            raise KeyError(key)
+        valid = definition.validate(value)
+        now: datetime = self.clock()
+
+        def work(conn: sqlite3.Connection) -> ServerConfig:
+            if valid is None:
+                guilds.delete_setting(conn, guild_id, key)
+            else:
+                guilds.set_setting(conn, guild_id, key, definition.dump(valid), now, actor_id)
+            return read_config(conn, guild_id)
+
+        return await self.db.transaction(work)
