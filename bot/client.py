@@ -17,6 +17,7 @@ from bot import __version__
 from bot.db.connection import Database
 from bot.db.repositories import meta
 from bot.services.guidance import GuidanceLibrary
+from bot.services.server_settings import ServerSettings
 from bot.settings import Settings
 from bot.timeutil import Clock, utc_now
 from bot.tree import SoberPeersTree
@@ -67,6 +68,7 @@ class SoberPeersBot(commands.Bot):
         self.db = database
         self.clock = clock
         self.guidance = GuidanceLibrary.load() if guidance is None else guidance
+        self.server_settings = ServerSettings(database, clock)
         self.version = __version__
         self.initial_extensions = list(discover_extensions() if extensions is None else extensions)
         self.failed_extensions: dict[str, BaseException] = {}

@@ -8,6 +8,7 @@ import secrets
 import discord
 from discord import app_commands
 
+from bot.checks import NotModerator
 from bot.db.connection import StorageError
 from bot.errors import UserError
 
@@ -29,6 +30,8 @@ def describe_error(error: BaseException) -> tuple[str, str | None]:
         return original.message, None
     if isinstance(original, StorageError):
         return STORAGE_MESSAGE, None
+    if isinstance(error, NotModerator):
+        return str(error), None
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server, not in direct messages.", None
     if isinstance(error, app_commands.MissingPermissions):

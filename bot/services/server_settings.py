@@ -123,8 +123,8 @@ class ServerConfig(Mapping[str, SettingValue]):
         """Whether a moderator set this key (rather than it taking its default)."""
         return key in self._explicit
 
-    def channel(self, key: str) -> int | None:
-        """A channel setting's id, if set."""
+    def snowflake(self, key: str) -> int | None:
+        """A channel or role setting's id, if set."""
         value = self._values[key]
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 

@@ -25,10 +25,10 @@ async def test_set_reset_and_isolation_between_servers(db: Database) -> None:
     """A channel set in one server is typed, reported as set, absent elsewhere, and resettable."""
     service = ServerSettings(db, lambda: NOW)
     config = await service.set(1, "checkin_channel", 555, actor_id=9)
-    assert config.channel("checkin_channel") == 555 and config.is_set("checkin_channel")
-    assert (await service.get(2)).channel("checkin_channel") is None
+    assert config.snowflake("checkin_channel") == 555 and config.is_set("checkin_channel")
+    assert (await service.get(2)).snowflake("checkin_channel") is None
     config = await service.set(1, "checkin_channel", None, actor_id=9)
-    assert config.channel("checkin_channel") is None and not config.is_set("checkin_channel")
+    assert config.snowflake("checkin_channel") is None and not config.is_set("checkin_channel")
 
 
 async def test_unknown_key_is_refused(db: Database) -> None:
