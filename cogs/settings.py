@@ -1,0 +1,105 @@
+"""``/settings``: the server's settings, for moderators only."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import is_moderator
+from bot.client import SoberPeersBot
+from bot.services.server_settings import SETTINGS, Kind, ServerConfig, SettingValue
+
+
+def render_value(kind: Kind, value: SettingValue) -> str:
+    """A setting's value as a moderator reads it (mentions in embeds ping nobody)."""
+    if value is None:
+        return "not set"
+    if kind is Kind.CHANNEL:
+        return f"<#{value}>"
+    if kind is Kind.ROLE:
+        return f"<@&{value}>"
+    if kind is Kind.BOOL:
+        return "on" if value else "off"
+    return str(value)
+
+
+def settings_embed(config: ServerConfig) -> discord.Embed:
+    """Every setting of the server, with its value."""
+    embed = discord.Embed(title="SoberPeers settings", colour=discord.Colour.blurple())
+    lines = [
+        f"**{definition.label}**: {render_value(definition.kind, config[key])}"
+        + ("" if config.is_set(key) else " (default)" if definition.default is not None else "")
+        for key, definition in SETTINGS.items()
+    ]
+    embed.description = "\n".join(lines)
+    return embed
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Settings(commands.GroupCog, group_name="settings", group_description="The server's SoberPeers settings"):
+    """Moderators' settings of the server."""
+
+    def __init__(self, bot: SoberPeersBot) -> None:
+        super().__init__()
+        self.bot = bot
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Moderators only, checked at run time (Discord's permission overrides may be loosened)."""
+        return await is_moderator(interaction)
+
+    async def _set(self, interaction: discord.Interaction, key: str, value: SettingValue) -> None:
+        assert interaction.guild_id is not None
+        config = await self.bot.server_settings.set(interaction.guild_id, key, value, interaction.user.id)
+        definition = SETTINGS[key]
+        shown = render_value(definition.kind, config[key])
+        await interaction.response.send_message(f"{definition.label}: {shown}.", ephemeral=True)
+
+    @app_commands.command(name="show", description="Every setting of this server")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """List every setting."""
+        assert interaction.guild_id is not None
+        config = await self.bot.server_settings.get(interaction.guild_id)
+        await interaction.response.send_message(embed=settings_embed(config), ephemeral=True)
+
+    @app_commands.command(name="checkin-channel", description="Where shared check-ins are posted")
+    @app_commands.describe(channel="The channel (leave out to turn sharing off)")
+    async def checkin_channel(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Set the channel where members may share a check-in summary."""
+        await self._set(interaction, "checkin_channel", channel.id if channel else None)
+
+    @app_commands.command(name="celebrations-channel", description="Where milestones are celebrated")
+    @app_commands.describe(channel="The channel (leave out to turn announcements off)")
+    async def celebrations_channel(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Set the channel where milestones are announced, for members who chose to."""
+        await self._set(interaction, "celebrations_channel", channel.id if channel else None)
+
+    @app_commands.command(name="moderator-channel", description="Where the bot sends notices for moderators")
+    @app_commands.describe(channel="A private channel for moderators (leave out to unset)")
+    async def moderator_channel(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Set the moderators' channel."""
+        await self._set(interaction, "moderator_channel", channel.id if channel else None)
+
+    @app_commands.command(name="moderator-role", description="A role whose members may use moderator commands")
+    @app_commands.describe(role="The role (leave out to rely on Manage Server alone)")
+    async def moderator_role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
+        """Set the moderator role."""
+        await self._set(interaction, "moderator_role", role.id if role else None)
+
+
+async def setup(bot: SoberPeersBot) -> None:
+    """Add the cog."""
+    await bot.add_cog(Settings(bot))
