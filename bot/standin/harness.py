@@ -143,13 +143,24 @@ class LoopProblemCollector:
         return [r for r in self.reports if any(marker in r for marker in self.MARKERS)]
 
 
-async def leftover_tasks(grace: float = 0.5) -> list[asyncio.Task[Any]]:
-    """Tasks (other than the current one) still pending after ``grace`` seconds."""
+async def cancel_leftover_tasks(grace: float = 0.2) -> list[str]:
+    """Cancel (and await) tasks other than the current one still pending after ``grace`` seconds.
+
+    Returns their descriptions. Typical leftovers are discord.py view timeouts; cancelling
+    them here keeps the loop from destroying them pending when it closes.
+    """
     current = asyncio.current_task()
     loop = asyncio.get_running_loop()
     end = loop.time() + grace
     while True:
         pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
         if not pending or loop.time() >= end:
-            return pending
+            break
         await asyncio.sleep(0.01)
+    described = [f"{t.get_name()} {t.get_coro()!r}" for t in pending]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if described:
+        log.info("cancelled leftover tasks: %s", described)
+    return described

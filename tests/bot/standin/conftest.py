@@ -12,7 +12,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from bot.standin.harness import LoopProblemCollector, connect_client, leftover_tasks
+from bot.standin.harness import LoopProblemCollector, cancel_leftover_tasks, connect_client
 from bot.standin.model import Guild, GuildChannel, Intent, Member, Permission, Role
 from bot.standin.server import StandIn
 
@@ -250,12 +250,8 @@ async def standin(loop_problems: LoopProblemCollector) -> AsyncIterator[StandIn]
         yield standin
     finally:
         await standin.close()
+    await cancel_leftover_tasks()
     problems = standin.problems()
-    leftovers = await leftover_tasks()
-    for task in leftovers:
-        task.cancel()
-    if leftovers:
-        problems.append(f"tasks still pending after teardown: {[t.get_name() for t in leftovers]}")
     if problems:
         pytest.fail("stand-in problems: " + "; ".join(problems))
 
