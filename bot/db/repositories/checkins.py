@@ -1,0 +1,433 @@
+"""SQL for check-ins, members' timezones, reminders and the sobriety counter (migration 0002).
+
+Plain functions of a ``sqlite3.Connection``, run inside a service's unit of work. Every query
+is parameterised and scoped by ``guild_id``. Days are epoch days (see
+:mod:`bot.services.localtime`); instants are aware UTC datetimes, stored as Unix seconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.timeutil import from_timestamp, to_timestamp
+
+__all__ = [
+    "CheckinRow",
+    "MemberRow",
+    "ReminderRow",
+    "SobrietyRow",
+    "advance_milestone",
+    "advance_reminder",
+    "celebrated_milestones",
+    "checkin_days",
+    "checkins_between",
+    "delete_celebration",
+    "delete_celebrations",
+    "delete_reminder",
+    "delete_sobriety",
+    "due_reminders",
+    "get_checkin",
+    "get_member",
+    "get_reminder",
+    "get_sobriety",
+    "has_checkin",
+    "insert_celebration",
+    "mark_timezone_notice_shown",
+    "next_reminder_due_at",
+    "pause_reminder",
+    "set_reminder_schedule",
+    "set_sobriety",
+    "set_timezone",
+    "sobriety_candidates",
+    "take_reminder_notice",
+    "upsert_checkin",
+    "upsert_reminder",
+]
+
+_SECONDS_PER_DAY = 86_400
+
+
+# --------------------------------------------------------------------------- members
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """A member's check-in preferences in one server."""
+
+    guild_id: int
+    user_id: int
+    timezone: str | None
+    tz_notice_shown: bool
+
+
+def get_member(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberRow | None:
+    """The member's preferences in this server, if they have any."""
+    row = conn.execute(
+        "SELECT timezone, tz_notice_shown FROM checkin_members WHERE guild_id = ? AND user_id = ?",
+        (guild_id, user_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return MemberRow(guild_id, user_id, None if row[0] is None else str(row[0]), bool(row[1]))
+
+
+def set_timezone(conn: sqlite3.Connection, guild_id: int, user_id: int, timezone: str) -> None:
+    """Set the member's timezone (an IANA name already validated)."""
+    conn.execute(
+        "INSERT INTO checkin_members (guild_id, user_id, timezone) VALUES (?, ?, ?) "
+        "ON CONFLICT (guild_id, user_id) DO UPDATE SET timezone = excluded.timezone",
+        (guild_id, user_id, timezone),
+    )
+
+
+def mark_timezone_notice_shown(conn: sqlite3.Connection, guild_id: int, user_id: int) -> None:
+    """Record that the member was told their timezone is not set."""
+    conn.execute(
+        "INSERT INTO checkin_members (guild_id, user_id, tz_notice_shown) VALUES (?, ?, 1) "
+        "ON CONFLICT (guild_id, user_id) DO UPDATE SET tz_notice_shown = 1",
+        (guild_id, user_id),
+    )
+
+
+# --------------------------------------------------------------------------- check-ins
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinRow:
+    """One day's check-in of one member in one server."""
+
+    guild_id: int
+    user_id: int
+    day: int
+    mood: int
+    craving: int
+    sober: bool
+    note: str | None
+    recorded_at: datetime
+
+
+_CHECKIN_SELECT = "SELECT guild_id, user_id, day, mood, craving, sober, note, recorded_offset FROM checkins "
+
+
+def _checkin(row: sqlite3.Row) -> CheckinRow:
+    day = int(row[2])
+    return CheckinRow(
+        guild_id=int(row[0]),
+        user_id=int(row[1]),
+        day=day,
+        mood=int(row[3]),
+        craving=int(row[4]),
+        sober=bool(row[5]),
+        note=None if row[6] is None else str(row[6]),
+        recorded_at=from_timestamp(day * _SECONDS_PER_DAY + int(row[7])),
+    )
+
+
+def upsert_checkin(conn: sqlite3.Connection, row: CheckinRow) -> bool:
+    """Store the member's check-in for ``row.day``; ``True`` if it replaced one of that day."""
+    replaced = has_checkin(conn, row.guild_id, row.user_id, row.day)
+    offset = to_timestamp(row.recorded_at) - row.day * _SECONDS_PER_DAY
+    conn.execute(
+        "INSERT INTO checkins (guild_id, user_id, day, mood, craving, sober, note, recorded_offset) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET mood = excluded.mood, craving = excluded.craving, "
+        "sober = excluded.sober, note = excluded.note, recorded_offset = excluded.recorded_offset",
+        (row.guild_id, row.user_id, row.day, row.mood, row.craving, int(row.sober), row.note, offset),
+    )
+    return replaced
+
+
+def has_checkin(conn: sqlite3.Connection, guild_id: int, user_id: int, day: int) -> bool:
+    """Whether the member checked in on this local day."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM checkins WHERE guild_id = ? AND user_id = ? AND day = ?", (guild_id, user_id, day)
+        ).fetchone()
+        is not None
+    )
+
+
+def get_checkin(conn: sqlite3.Connection, guild_id: int, user_id: int, day: int) -> CheckinRow | None:
+    """The member's check-in of one local day, if any."""
+    row = conn.execute(
+        _CHECKIN_SELECT + "WHERE guild_id = ? AND user_id = ? AND day = ?",
+        (guild_id, user_id, day),
+    ).fetchone()
+    return None if row is None else _checkin(row)
+
+
+def checkins_between(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, first_day: int, last_day: int
+) -> list[CheckinRow]:
+    """The member's check-ins from ``first_day`` to ``last_day`` inclusive, oldest first."""
+    rows = conn.execute(
+        _CHECKIN_SELECT + "WHERE guild_id = ? AND user_id = ? AND day BETWEEN ? AND ? ORDER BY day",
+        (guild_id, user_id, first_day, last_day),
+    ).fetchall()
+    return [_checkin(row) for row in rows]
+
+
+_DAYS_OLDEST_FIRST = "SELECT day FROM checkins WHERE guild_id = ? AND user_id = ? ORDER BY day ASC"
+_DAYS_NEWEST_FIRST = "SELECT day FROM checkins WHERE guild_id = ? AND user_id = ? ORDER BY day DESC"
+
+
+def checkin_days(conn: sqlite3.Connection, guild_id: int, user_id: int, *, newest_first: bool = False) -> list[int]:
+    """Every local day the member checked in, in order."""
+    query = _DAYS_NEWEST_FIRST if newest_first else _DAYS_OLDEST_FIRST
+    rows = conn.execute(query, (guild_id, user_id)).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRow:
+    """A member's daily reminder in one server, with their timezone (``None`` = not set)."""
+
+    guild_id: int
+    user_id: int
+    minute_of_day: int
+    next_due_at: datetime | None
+    last_day: int | None
+    paused_reason: str | None
+    notice_pending: bool
+    timezone: str | None
+
+
+_REMINDER_SELECT = (
+    "SELECT r.guild_id, r.user_id, r.minute_of_day, r.next_due_at, r.last_day, r.paused_reason, "
+    "r.notice_pending, m.timezone FROM checkin_reminders AS r "
+    "LEFT JOIN checkin_members AS m ON m.guild_id = r.guild_id AND m.user_id = r.user_id "
+)
+
+
+def _reminder(row: sqlite3.Row) -> ReminderRow:
+    return ReminderRow(
+        guild_id=int(row[0]),
+        user_id=int(row[1]),
+        minute_of_day=int(row[2]),
+        next_due_at=None if row[3] is None else from_timestamp(int(row[3])),
+        last_day=None if row[4] is None else int(row[4]),
+        paused_reason=None if row[5] is None else str(row[5]),
+        notice_pending=bool(row[6]),
+        timezone=None if row[7] is None else str(row[7]),
+    )
+
+
+def get_reminder(conn: sqlite3.Connection, guild_id: int, user_id: int) -> ReminderRow | None:
+    """The member's reminder in this server, if set."""
+    row = conn.execute(_REMINDER_SELECT + "WHERE r.guild_id = ? AND r.user_id = ?", (guild_id, user_id)).fetchone()
+    return None if row is None else _reminder(row)
+
+
+def upsert_reminder(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, minute_of_day: int, next_due_at: datetime, now: datetime
+) -> None:
+    """Set (or change) the reminder's time and next instant; un-pauses it and drops any notice.
+
+    ``last_day`` is kept, so changing the time never gives a second reminder the same day.
+    """
+    conn.execute(
+        "INSERT INTO checkin_reminders (guild_id, user_id, minute_of_day, next_due_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+        "minute_of_day = excluded.minute_of_day, next_due_at = excluded.next_due_at, paused_reason = NULL, "
+        "notice_pending = 0, updated_at = excluded.updated_at",
+        (guild_id, user_id, minute_of_day, to_timestamp(next_due_at), to_timestamp(now)),
+    )
+
+
+def set_reminder_schedule(conn: sqlite3.Connection, guild_id: int, user_id: int, next_due_at: datetime) -> None:
+    """Move an active reminder's next instant (after a timezone change); paused ones stay paused."""
+    conn.execute(
+        "UPDATE checkin_reminders SET next_due_at = ? WHERE guild_id = ? AND user_id = ? AND paused_reason IS NULL",
+        (to_timestamp(next_due_at), guild_id, user_id),
+    )
+
+
+def delete_reminder(conn: sqlite3.Connection, guild_id: int, user_id: int) -> bool:
+    """Remove the member's reminder; ``True`` if there was one."""
+    cursor = conn.execute("DELETE FROM checkin_reminders WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+    return cursor.rowcount > 0
+
+
+def next_reminder_due_at(conn: sqlite3.Connection) -> datetime | None:
+    """The earliest instant any active reminder is due (through the partial index)."""
+    row = conn.execute(
+        "SELECT next_due_at FROM checkin_reminders WHERE next_due_at IS NOT NULL ORDER BY next_due_at LIMIT 1"
+    ).fetchone()
+    return None if row is None else from_timestamp(int(row[0]))
+
+
+def due_reminders(conn: sqlite3.Connection, now: datetime, limit: int) -> list[ReminderRow]:
+    """Active reminders due at ``now`` or before, earliest first, at most ``limit``."""
+    rows = conn.execute(
+        _REMINDER_SELECT + "WHERE r.next_due_at IS NOT NULL AND r.next_due_at <= ? "
+        "ORDER BY r.next_due_at, r.guild_id, r.user_id LIMIT ?",
+        (to_timestamp(now), limit),
+    ).fetchall()
+    return [_reminder(row) for row in rows]
+
+
+def advance_reminder(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, next_due_at: datetime, handled_day: int
+) -> None:
+    """After handling the reminder of ``handled_day`` (sent or skipped), schedule the next one."""
+    conn.execute(
+        "UPDATE checkin_reminders SET next_due_at = ?, last_day = ? WHERE guild_id = ? AND user_id = ?",
+        (to_timestamp(next_due_at), handled_day, guild_id, user_id),
+    )
+
+
+def pause_reminder(conn: sqlite3.Connection, guild_id: int, user_id: int, reason: str, now: datetime) -> bool:
+    """Pause the reminder with a reason to tell the member; ``True`` if there was one to pause."""
+    cursor = conn.execute(
+        "UPDATE checkin_reminders SET next_due_at = NULL, paused_reason = ?, notice_pending = 1, updated_at = ? "
+        "WHERE guild_id = ? AND user_id = ?",
+        (reason, to_timestamp(now), guild_id, user_id),
+    )
+    return cursor.rowcount > 0
+
+
+def take_reminder_notice(conn: sqlite3.Connection, guild_id: int, user_id: int) -> str | None:
+    """The pause reason not yet told to the member, marking it told; ``None`` if there is none."""
+    row = conn.execute(
+        "SELECT paused_reason FROM checkin_reminders WHERE guild_id = ? AND user_id = ? AND notice_pending = 1",
+        (guild_id, user_id),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute(
+        "UPDATE checkin_reminders SET notice_pending = 0 WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    )
+    return None if row[0] is None else str(row[0])
+
+
+# --------------------------------------------------------------------------- sobriety
+
+
+@dataclass(frozen=True, slots=True)
+class SobrietyRow:
+    """A member's sobriety date in one server, the next milestone to celebrate, and their timezone."""
+
+    guild_id: int
+    user_id: int
+    since_day: int
+    announce: bool
+    next_milestone: int
+    next_milestone_day: int
+    updated_at: datetime
+    timezone: str | None
+
+
+_SOBRIETY_SELECT = (
+    "SELECT s.guild_id, s.user_id, s.since_day, s.announce, s.next_milestone, s.next_milestone_day, "
+    "s.updated_at, m.timezone FROM sobriety AS s "
+    "LEFT JOIN checkin_members AS m ON m.guild_id = s.guild_id AND m.user_id = s.user_id "
+)
+
+
+def _sobriety(row: sqlite3.Row) -> SobrietyRow:
+    return SobrietyRow(
+        guild_id=int(row[0]),
+        user_id=int(row[1]),
+        since_day=int(row[2]),
+        announce=bool(row[3]),
+        next_milestone=int(row[4]),
+        next_milestone_day=int(row[5]),
+        updated_at=from_timestamp(int(row[6])),
+        timezone=None if row[7] is None else str(row[7]),
+    )
+
+
+def get_sobriety(conn: sqlite3.Connection, guild_id: int, user_id: int) -> SobrietyRow | None:
+    """The member's sobriety date in this server, if set."""
+    row = conn.execute(_SOBRIETY_SELECT + "WHERE s.guild_id = ? AND s.user_id = ?", (guild_id, user_id)).fetchone()
+    return None if row is None else _sobriety(row)
+
+
+def set_sobriety(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    *,
+    since_day: int,
+    announce: bool,
+    next_milestone: int,
+    now: datetime,
+) -> None:
+    """Set the member's sobriety date and the next milestone to celebrate."""
+    conn.execute(
+        "INSERT INTO sobriety (guild_id, user_id, since_day, announce, next_milestone, next_milestone_day, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET since_day = excluded.since_day, "
+        "announce = excluded.announce, next_milestone = excluded.next_milestone, "
+        "next_milestone_day = excluded.next_milestone_day, updated_at = excluded.updated_at",
+        (guild_id, user_id, since_day, int(announce), next_milestone, since_day + next_milestone, to_timestamp(now)),
+    )
+
+
+def advance_milestone(conn: sqlite3.Connection, guild_id: int, user_id: int, next_milestone: int) -> None:
+    """Make ``next_milestone`` (days since the sobriety date) the next one to celebrate."""
+    conn.execute(
+        "UPDATE sobriety SET next_milestone = ?, next_milestone_day = since_day + ? WHERE guild_id = ? AND user_id = ?",
+        (next_milestone, next_milestone, guild_id, user_id),
+    )
+
+
+def delete_sobriety(conn: sqlite3.Connection, guild_id: int, user_id: int) -> bool:
+    """Remove the member's sobriety date and its celebrations; ``True`` if there was one."""
+    cursor = conn.execute("DELETE FROM sobriety WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+    delete_celebrations(conn, guild_id, user_id)
+    return cursor.rowcount > 0
+
+
+def sobriety_candidates(conn: sqlite3.Connection, max_day: int) -> list[SobrietyRow]:
+    """Sobriety dates whose next milestone falls on ``max_day`` or before (through the index)."""
+    rows = conn.execute(
+        _SOBRIETY_SELECT + "WHERE s.next_milestone_day <= ? ORDER BY s.next_milestone_day, s.guild_id, s.user_id",
+        (max_day,),
+    ).fetchall()
+    return [_sobriety(row) for row in rows]
+
+
+def insert_celebration(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, since_day: int, milestone: int, now: datetime
+) -> bool:
+    """Record a milestone as celebrated; ``False`` if it already was."""
+    cursor = conn.execute(
+        "INSERT INTO sobriety_milestones (guild_id, user_id, since_day, milestone, celebrated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (guild_id, user_id, since_day, milestone, to_timestamp(now)),
+    )
+    return cursor.rowcount > 0
+
+
+def delete_celebration(conn: sqlite3.Connection, guild_id: int, user_id: int, since_day: int, milestone: int) -> bool:
+    """Forget that a milestone was celebrated (its message could not be sent)."""
+    cursor = conn.execute(
+        "DELETE FROM sobriety_milestones WHERE guild_id = ? AND user_id = ? AND since_day = ? AND milestone = ?",
+        (guild_id, user_id, since_day, milestone),
+    )
+    return cursor.rowcount > 0
+
+
+def delete_celebrations(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, *, keep_since_day: int | None = None
+) -> None:
+    """Forget the member's celebrated milestones (except those of ``keep_since_day``)."""
+    conn.execute(
+        "DELETE FROM sobriety_milestones WHERE guild_id = ? AND user_id = ? AND since_day IS NOT ?",
+        (guild_id, user_id, keep_since_day),
+    )
+
+
+def celebrated_milestones(conn: sqlite3.Connection, guild_id: int, user_id: int, since_day: int) -> list[int]:
+    """The milestones (days) celebrated for this sobriety date, smallest first."""
+    rows = conn.execute(
+        "SELECT milestone FROM sobriety_milestones WHERE guild_id = ? AND user_id = ? AND since_day = ? "
+        "ORDER BY milestone",
+        (guild_id, user_id, since_day),
+    ).fetchall()
+    return [int(row[0]) for row in rows]

@@ -1,0 +1,350 @@
+"""Daily check-in reminders: each member's schedule, and the one dispatcher that sends them.
+
+Schedule. A member's reminder is a local wall-clock time (``HH:MM``). Its next instant,
+``next_due_at``, is computed in the member's timezone (DST: a time skipped by the clocks moving
+forward happens that much later, a time that occurs twice happens the first time; see
+:mod:`bot.services.localtime`) and stored, indexed, so the dispatcher only ever reads the
+earliest one.
+
+Dispatcher (after RoboDanny's ``cogs/reminder.py``): one task sleeps until the earliest
+``next_due_at``, and is woken early by an :class:`asyncio.Event` whenever a reminder is added,
+changed or its timezone changes; it never scans every member. It also re-reads the schedule at
+least every ``max_sleep`` seconds, which costs one indexed query and guards against the wall
+clock jumping.
+
+When a reminder comes due, one transaction *claims* it: it decides whether to send it and moves
+``next_due_at`` to the next local day, before anything is sent. The rules:
+
+* a reminder for a local day that has already passed (the bot was down over it) is skipped;
+* a reminder for a day the member already checked in is skipped;
+* the next one is the member's time on the first local day after the claimed one that is still
+  ahead, so after any downtime at most one reminder per member is sent, and none for a day that
+  has passed; and no local day ever gets two.
+
+Claim-then-send means a reminder is sent at most once; if the process dies between the claim and
+the send, that one reminder is lost, never repeated. A ``send`` that reports closed DMs pauses the
+reminder with a reason that the member's next check-in reply shows once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from bot.db.connection import Database, StorageError
+from bot.db.repositories import checkins as repo
+from bot.db.repositories.guilds import ensure_guild
+from bot.services.localtime import (
+    epoch_day,
+    format_hhmm,
+    from_epoch_day,
+    local_date,
+    next_local_occurrence,
+    parse_hhmm,
+    zone_for,
+)
+from bot.services.membertime import member_time
+from bot.timeutil import Clock, utc_now
+
+__all__ = [
+    "DMS_CLOSED_REASON",
+    "DueReminder",
+    "ReminderDispatcher",
+    "ReminderInfo",
+    "ReminderService",
+    "SendReminder",
+    "Sleep",
+    "reschedule_reminder",
+]
+
+log = logging.getLogger(__name__)
+
+DMS_CLOSED_REASON = (
+    "Your daily check-in reminder is paused: I couldn't send you a direct message, so your DMs may be "
+    "closed for this server. Once they are open, set the reminder again with /checkin reminder."
+)
+"""The pause reason the dispatcher stores when ``send`` reports that the member's DMs are closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderInfo:
+    """A member's reminder as the member sees it."""
+
+    time: str
+    """``HH:MM``, local."""
+    minute_of_day: int
+    next_due_at: datetime | None
+    """The next instant it is sent (UTC); ``None`` while paused."""
+    timezone: str
+    timezone_notice: bool
+    """Tell the member (once) that their timezone is not set and UTC is used."""
+    paused_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    """A reminder to send now: which member, in which server, for which of their local days."""
+
+    guild_id: int
+    user_id: int
+    day: date
+    due_at: datetime
+    timezone: str
+
+
+SendReminder = Callable[[DueReminder], Awaitable[bool]]
+"""Sends one reminder DM; returns ``False`` if the member cannot be messaged (DMs closed)."""
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _next_after(now: datetime, minute_of_day: int, zone_name: str | None, last_day: int | None) -> datetime:
+    """The next instant of the reminder after ``now``, never on or before ``last_day``."""
+    min_day = None if last_day is None else from_epoch_day(last_day) + timedelta(days=1)
+    _, instant = next_local_occurrence(now, zone_for(zone_name), minute_of_day, min_day=min_day)
+    return instant
+
+
+def reschedule_reminder(conn: sqlite3.Connection, guild_id: int, user_id: int, now: datetime) -> datetime | None:
+    """Recompute an active reminder's next instant (after the member's timezone changed).
+
+    Runs inside the caller's unit of work; returns the new instant, or ``None`` if there is no
+    active reminder. The caller must then wake the dispatcher (``ReminderService.notify_changed``).
+    """
+    row = repo.get_reminder(conn, guild_id, user_id)
+    if row is None or row.paused_reason is not None:
+        return None
+    instant = _next_after(now, row.minute_of_day, row.timezone, row.last_day)
+    repo.set_reminder_schedule(conn, guild_id, user_id, instant)
+    return instant
+
+
+def _info(row: repo.ReminderRow, timezone: str, notice: bool) -> ReminderInfo:
+    return ReminderInfo(
+        time=format_hhmm(row.minute_of_day),
+        minute_of_day=row.minute_of_day,
+        next_due_at=row.next_due_at,
+        timezone=timezone,
+        timezone_notice=notice,
+        paused_reason=row.paused_reason,
+    )
+
+
+class ReminderService:
+    """Members' reminder schedules; each public method that writes is one transaction.
+
+    Listeners (the dispatcher's :meth:`ReminderDispatcher.wake`) are called after every change
+    to the schedule has committed.
+    """
+
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
+        self.clock = clock
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever the schedule changes."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def notify_changed(self) -> None:
+        """Tell the listeners that the schedule changed (also for changes made elsewhere)."""
+        for listener in list(self._listeners):
+            listener()
+
+    async def set_reminder(self, guild_id: int, user_id: int, time_text: str) -> ReminderInfo:
+        """Set (or change) the member's daily reminder to ``HH:MM`` local time; un-pauses it."""
+        minute_of_day = parse_hhmm(time_text)
+        now = self.clock()
+
+        def work(conn: sqlite3.Connection) -> ReminderInfo:
+            here = member_time(conn, guild_id, user_id, now)
+            ensure_guild(conn, guild_id, now)
+            old = repo.get_reminder(conn, guild_id, user_id)
+            last_day = None if old is None else old.last_day
+            instant = _next_after(now, minute_of_day, here.timezone, last_day)
+            repo.upsert_reminder(conn, guild_id, user_id, minute_of_day, instant, now)
+            row = repo.get_reminder(conn, guild_id, user_id)
+            assert row is not None
+            return _info(row, here.timezone, here.notice)
+
+        info = await self._db.transaction(work)
+        self.notify_changed()
+        return info
+
+    async def remove_reminder(self, guild_id: int, user_id: int) -> bool:
+        """Stop the member's reminder; ``True`` if there was one."""
+        removed = await self._db.transaction(lambda conn: repo.delete_reminder(conn, guild_id, user_id))
+        if removed:
+            self.notify_changed()
+        return removed
+
+    async def get_reminder(self, guild_id: int, user_id: int) -> ReminderInfo | None:
+        """The member's reminder, if set."""
+        now = self.clock()
+
+        def work(conn: sqlite3.Connection) -> ReminderInfo | None:
+            row = repo.get_reminder(conn, guild_id, user_id)
+            if row is None:
+                return None
+            here = member_time(conn, guild_id, user_id, now, take_notice=False)
+            return _info(row, here.timezone, False)
+
+        return await self._db.read(work)
+
+    async def pause_reminder(self, guild_id: int, user_id: int, reason: str) -> bool:
+        """Pause the member's reminder, keeping ``reason`` for their next check-in reply."""
+        now = self.clock()
+        paused = await self._db.transaction(lambda conn: repo.pause_reminder(conn, guild_id, user_id, reason, now))
+        if paused:
+            log.info("Paused the reminder of member %s in guild %s", user_id, guild_id)
+            self.notify_changed()
+        return paused
+
+    async def take_notice(self, guild_id: int, user_id: int) -> str | None:
+        """The reason the reminder was paused, if the member has not been told yet (then they have)."""
+        return await self._db.transaction(lambda conn: repo.take_reminder_notice(conn, guild_id, user_id))
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest instant an active reminder is due."""
+        return await self._db.read(repo.next_reminder_due_at)
+
+    async def claim_due(self, now: datetime | None = None, limit: int = 50) -> list[DueReminder]:
+        """Claim the reminders due at ``now``: those to send, earliest first (see the module docstring).
+
+        Every due reminder, sent or skipped, is moved to its next local day in the same transaction.
+        """
+        moment = self.clock() if now is None else now
+
+        def work(conn: sqlite3.Connection) -> list[DueReminder]:
+            to_send: list[DueReminder] = []
+            for row in repo.due_reminders(conn, moment, limit):
+                assert row.next_due_at is not None
+                zone = zone_for(row.timezone)
+                day = local_date(row.next_due_at, zone)
+                day_number = epoch_day(day)
+                if day < local_date(moment, zone):
+                    log.info(
+                        "Skipped a missed reminder of member %s in guild %s: its day has passed",
+                        row.user_id,
+                        row.guild_id,
+                    )
+                elif repo.has_checkin(conn, row.guild_id, row.user_id, day_number):
+                    log.debug("Skipped the reminder of member %s in guild %s: checked in", row.user_id, row.guild_id)
+                else:
+                    to_send.append(DueReminder(row.guild_id, row.user_id, day, row.next_due_at, zone.key))
+                following = _next_after(moment, row.minute_of_day, row.timezone, day_number)
+                repo.advance_reminder(conn, row.guild_id, row.user_id, following, day_number)
+            return to_send
+
+        return await self._db.transaction(work)
+
+
+class ReminderDispatcher:
+    """The one task that sends due reminders: it sleeps until the next, and is woken by changes."""
+
+    def __init__(
+        self,
+        service: ReminderService,
+        send: SendReminder,
+        *,
+        clock: Clock | None = None,
+        sleep: Sleep = asyncio.sleep,
+        max_sleep: float = 900.0,
+        retry_delay: float = 30.0,
+        batch: int = 50,
+    ) -> None:
+        self._service = service
+        self._send = send
+        self._clock = service.clock if clock is None else clock
+        self._sleep = sleep
+        self._max_sleep = max_sleep
+        self._retry_delay = retry_delay
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the dispatcher task is alive."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the dispatcher task (on the running loop) and listen for schedule changes."""
+        if self.running:
+            return
+        self._service.add_listener(self.wake)
+        self._wake.clear()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="reminder-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop the task and wait for it to end; a send in progress is cancelled."""
+        self._service.remove_listener(self.wake)
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():  # pragma: no cover - our own caller was cancelled
+                raise
+
+    def wake(self) -> None:
+        """Make the dispatcher re-read the schedule now (a reminder was added or changed)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        log.info("Reminder dispatcher started")
+        while True:
+            self._wake.clear()  # before reading: a change made while reading wakes the next wait
+            try:
+                delay = await self._dispatch_due()
+            except StorageError as exc:
+                log.warning("Reminder dispatcher cannot read the schedule, retrying: %s", exc)
+                delay = self._retry_delay
+            except Exception:
+                log.exception("Reminder dispatcher failed; retrying in %s s", self._retry_delay)
+                delay = self._retry_delay
+            if delay is not None:
+                await self._wait(delay)
+
+    async def _dispatch_due(self) -> float | None:
+        """Send what is due; the seconds to wait before looking again (``None``: look again now)."""
+        due = await self._service.claim_due(self._clock(), self._batch)
+        for reminder in due:
+            await self._deliver(reminder)
+        if len(due) >= self._batch:
+            return None
+        next_at = await self._service.next_due_at()
+        if next_at is None:
+            return self._max_sleep
+        seconds = (next_at - self._clock()).total_seconds()
+        return None if seconds <= 0 else min(seconds, self._max_sleep)
+
+    async def _deliver(self, reminder: DueReminder) -> None:
+        try:
+            delivered = await self._send(reminder)
+        except Exception:
+            log.exception("Sending the reminder of member %s in guild %s failed", reminder.user_id, reminder.guild_id)
+            return
+        if not delivered:
+            await self._service.pause_reminder(reminder.guild_id, reminder.user_id, DMS_CLOSED_REASON)
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if woken."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, sleeper):
+                task.cancel()
+            await asyncio.gather(waiter, sleeper, return_exceptions=True)
