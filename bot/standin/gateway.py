@@ -167,7 +167,10 @@ class Gateway:
 
         Asks the client for a heartbeat (op 1) behind the queued events; discord.py handles
         frames in order, so its answer means everything before it went through its parsers.
+        During an :meth:`outage` it returns at once (the events are replayed on RESUME).
         """
+        if self._gate is not None:
+            return  # an outage: events wait in the session buffer until the client resumes
         async with asyncio.timeout(timeout):
             await self.wait_connected(timeout)
             waits: list[asyncio.Future[None]] = []

@@ -219,6 +219,17 @@ class Role:
         """Whether this is the guild's @everyone role."""
         return self.id == self.guild.id
 
+    def update(self, *, name: str | None = None, permissions: int | None = None, position: int | None = None) -> None:
+        """A moderator edits the role (GUILD_ROLE_UPDATE)."""
+        if name is not None:
+            self.name = name
+        if permissions is not None:
+            self.permissions = permissions
+        if position is not None:
+            self.position = position
+        guild = self.guild
+        guild.standin.guild_event("GUILD_ROLE_UPDATE", guild, {"guild_id": str(guild.id), "role": self.payload()})
+
     def payload(self) -> dict[str, Any]:
         """Discord's role object."""
         tags: dict[str, Any] = {}

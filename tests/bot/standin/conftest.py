@@ -96,7 +96,9 @@ class TinyBot(commands.Bot):
 
         @peer.command(name="pair", description="Pair two members")
         @app_commands.describe(other="who", weeks="how long", style="how")
-        @app_commands.choices(style=[app_commands.Choice(name="Calm", value="calm"), app_commands.Choice(name="Brisk", value="brisk")])
+        @app_commands.choices(
+            style=[app_commands.Choice(name="Calm", value="calm"), app_commands.Choice(name="Brisk", value="brisk")]
+        )
         async def pair(
             interaction: discord.Interaction,
             other: discord.Member,

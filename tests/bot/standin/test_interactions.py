@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import discord
 import pytest
 
 from bot.standin.interactions import CallbackType, InvocationRefused
@@ -102,8 +103,8 @@ async def test_file_upload_is_parsed(standin: StandIn, world: World, bot: TinyBo
     assert result.content == "here you go"
     assert result.files == [("report.txt", b"line1\nline2\n")]
     channel = bot.get_channel(world.general.id)
-    assert channel is not None
-    message = await channel.fetch_message(result.message_id)  # type: ignore[union-attr]
+    assert isinstance(channel, discord.TextChannel) and result.message_id is not None
+    message = await channel.fetch_message(result.message_id)
     assert await message.attachments[0].read() == b"line1\nline2\n"
 
 
