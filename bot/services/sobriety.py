@@ -52,6 +52,7 @@ __all__ = [
     "milestone_on_or_after",
     "milestone_reached",
     "milestones",
+    "setting_channel_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ def _status(since: date, today: date, announce: bool, tz: str, notice: bool) -> 
     )
 
 
-def _channel_id(settings: dict[str, str], key: str) -> int | None:
+def setting_channel_id(settings: dict[str, str], key: str) -> int | None:
+    """A server setting holding a channel id, as an int; ``None`` if unset or not a number."""
     value = settings.get(key)
     if value is None:
         return None
@@ -283,7 +285,7 @@ class SobrietyService:
                 if row.announce:
                     if row.guild_id not in settings:
                         settings[row.guild_id] = get_settings(conn, row.guild_id)
-                    channel = _channel_id(settings[row.guild_id], CELEBRATIONS_CHANNEL_SETTING)
+                    channel = setting_channel_id(settings[row.guild_id], CELEBRATIONS_CHANNEL_SETTING)
                 due.append(DueMilestone(row.guild_id, row.user_id, since, reached, days, row.announce, channel))
             return due
 

@@ -1,0 +1,382 @@
+"""Daily check-ins: recording, streaks, history numbers, the member's timezone, and support hints.
+
+Days are the member's local calendar dates, taken in their timezone when the check-in is made
+and stored as such: changing timezone later never moves, creates or loses a check-in. A second
+check-in on the same local day replaces that day's entry.
+
+Streaks. A streak is a run of consecutive local days with a check-in. The *current* streak is
+the run that ends today or yesterday (local): it stays current through today, while today's
+check-in can still be made, and ends once a whole local day passes without one (it is 0 then).
+The longest streak is the longest run ever. A check-in dated after today (possible only just
+after moving to a timezone further west) counts as today for this purpose.
+
+No Discord here: plain ids, dates and dataclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from bot.db.connection import Database
+from bot.db.repositories import checkins as repo
+from bot.db.repositories.guilds import ensure_guild, get_settings
+from bot.errors import UserError
+from bot.services.guidance import GuidanceLibrary, Passage
+from bot.services.localtime import canonical_timezone, epoch_day, from_epoch_day, timezone_suggestions
+from bot.services.membertime import member_time
+from bot.services.reminders import reschedule_reminder
+from bot.services.sobriety import days_sober, setting_channel_id
+from bot.timeutil import Clock
+
+__all__ = [
+    "CHECKIN_CHANNEL_SETTING",
+    "CRAVING_SUPPORT_THRESHOLD",
+    "CRISIS_RESOURCES_SETTING",
+    "DEFAULT_CRISIS_RESOURCES",
+    "HISTORY_DAYS_DEFAULT",
+    "HISTORY_DAYS_MAX",
+    "HISTORY_DAYS_MIN",
+    "MAX_NOTE_LENGTH",
+    "MOOD_LABELS",
+    "Checkin",
+    "CheckinResult",
+    "CheckinService",
+    "History",
+    "HistoryDay",
+    "Streaks",
+    "TimezoneResult",
+    "compute_streaks",
+    "timezone_suggestions",
+]
+
+log = logging.getLogger(__name__)
+
+MOOD_LABELS = {1: "awful", 2: "low", 3: "okay", 4: "good", 5: "great"}
+MAX_NOTE_LENGTH = 1000
+CRAVING_SUPPORT_THRESHOLD = 7
+"""A craving at or above this (or a day not sober) gets the kind, supportive reply."""
+HISTORY_DAYS_MIN, HISTORY_DAYS_MAX, HISTORY_DAYS_DEFAULT = 7, 90, 30
+
+CHECKIN_CHANNEL_SETTING = "checkin_channel"
+"""The server setting (a channel id) where shared check-ins are posted."""
+CRISIS_RESOURCES_SETTING = "crisis_resources"
+"""The server setting (text) with the crisis resources to show; the safety feature manages it."""
+DEFAULT_CRISIS_RESOURCES = (
+    "If you are in danger or thinking about harming yourself, please call your local emergency number now. "
+    "In the US, call or text 988 (Suicide & Crisis Lifeline), or call SAMHSA's free, confidential helpline "
+    "1-800-662-4357 (24/7). In the UK and Ireland, Samaritans answer on 116 123. Elsewhere, "
+    "https://findahelpline.com lists free helplines in your country."
+)
+
+# Passages quoted when a member is struggling, by what they told: not sober, or craving hard.
+_NOT_SOBER_PASSAGE = "what-it-is"  # "…people who never judge you and always accept you…"
+_CRAVING_PASSAGE = "filling-the-void"  # "…they are there to listen and to be a helping hand."
+_FALLBACK_TOPICS = ("what-it-is", "why")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class Checkin:
+    """One day's check-in."""
+
+    day: date
+    mood: int
+    craving: int
+    sober: bool
+    note: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Streaks:
+    """The current and the longest run of consecutive local days with a check-in."""
+
+    current: int
+    longest: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinResult:
+    """What recording a check-in did, and what the reply should say."""
+
+    checkin: Checkin
+    replaced: bool
+    """A check-in of the same local day was replaced."""
+    streak: int
+    longest_streak: int
+    sober_days: int | None
+    """Days sober, if the member set a sobriety date."""
+    needs_support: bool
+    """Craving of 7 or more, or not sober: answer kindly, quote ``passage``, show ``crisis_resources``."""
+    passage: Passage | None
+    crisis_resources: str | None
+    timezone: str
+    timezone_notice: bool
+    """Tell the member (once) that their timezone is not set and UTC is used."""
+    reminder_notice: str | None
+    """Why their reminder was paused, to tell them now (once)."""
+    share_channel_id: int | None
+    """The server's check-in channel, if moderators set one."""
+
+    @property
+    def day(self) -> date:
+        """The local day the check-in counts for."""
+        return self.checkin.day
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryDay:
+    """One local day of a history: its check-in, or ``None`` for a gap."""
+
+    day: date
+    checkin: Checkin | None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A member's check-ins over the last ``len(days)`` local days (today included), with the numbers."""
+
+    days: tuple[HistoryDay, ...]
+    checkins: int
+    not_sober_days: int
+    current_streak: int
+    longest_streak: int
+    """Over all time, not only the period."""
+    average_mood: float | None
+    average_craving: float | None
+    timezone: str
+    timezone_notice: bool
+
+    @property
+    def first_day(self) -> date:
+        """The oldest day shown."""
+        return self.days[0].day
+
+    @property
+    def last_day(self) -> date:
+        """Today, local."""
+        return self.days[-1].day
+
+    @property
+    def empty(self) -> bool:
+        """No check-in in the period."""
+        return self.checkins == 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimezoneResult:
+    """The member's timezone after setting it."""
+
+    timezone: str
+    today: date
+    reminder_next_due_at: datetime | None
+    """When their reminder now comes next, if they have an active one."""
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def compute_streaks(days: Sequence[int], today: int) -> Streaks:
+    """Current and longest streak of ascending, distinct epoch ``days`` as of the epoch day ``today``."""
+    longest = run = 0
+    previous: int | None = None
+    for day in days:
+        run = run + 1 if previous is not None and day == previous + 1 else 1
+        longest = max(longest, run)
+        previous = day
+    current = run if previous is not None and previous >= today - 1 else 0
+    return Streaks(current=current, longest=longest)
+
+
+def _checkin(row: repo.CheckinRow) -> Checkin:
+    return Checkin(from_epoch_day(row.day), row.mood, row.craving, row.sober, row.note, row.recorded_at)
+
+
+def _validate(mood: int, craving: int, note: str | None) -> str | None:
+    if isinstance(mood, bool) or not isinstance(mood, int) or not 1 <= mood <= 5:
+        raise UserError("Mood must be a whole number from 1 (awful) to 5 (great).")
+    if isinstance(craving, bool) or not isinstance(craving, int) or not 0 <= craving <= 10:
+        raise UserError("Craving must be a whole number from 0 (none at all) to 10 (the strongest).")
+    if note is None:
+        return None
+    note = note.strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise UserError(
+            f"Your note is {len(note)} characters long, and a note can have at most {MAX_NOTE_LENGTH}. "
+            "Could you shorten it a little? Nothing was saved yet."
+        )
+    return note or None
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class CheckinService:
+    """Check-ins, streaks, history and the member's timezone; each public method is one unit of work.
+
+    ``on_reminders_changed`` is called after a timezone change moved the member's reminder (pass
+    ``ReminderService.notify_changed``, which wakes the dispatcher).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        guidance: GuidanceLibrary,
+        *,
+        on_reminders_changed: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._guidance = guidance
+        self._on_reminders_changed = on_reminders_changed
+
+    # ----------------------------------------------------------------------- check-ins
+
+    async def record_checkin(
+        self, guild_id: int, user_id: int, mood: int, craving: int, sober: bool, note: str | None = None
+    ) -> CheckinResult:
+        """Record today's (local) check-in; a second one the same day replaces the first.
+
+        :class:`UserError` for a mood outside 1–5, a craving outside 0–10 or a note over 1000 characters.
+        """
+        note = _validate(mood, craving, note)
+        now = self._clock()
+        needs_support = craving >= CRAVING_SUPPORT_THRESHOLD or not sober
+        passage = self.support_passage(craving, sober) if needs_support else None
+
+        def work(conn: sqlite3.Connection) -> CheckinResult:
+            here = member_time(conn, guild_id, user_id, now)
+            ensure_guild(conn, guild_id, now)
+            row = repo.CheckinRow(guild_id, user_id, here.today_day, mood, craving, bool(sober), note, now)
+            replaced = repo.upsert_checkin(conn, row)
+            streaks = compute_streaks(repo.checkin_days(conn, guild_id, user_id), here.today_day)
+            sobriety = repo.get_sobriety(conn, guild_id, user_id)
+            settings = get_settings(conn, guild_id)
+            crisis = (settings.get(CRISIS_RESOURCES_SETTING) or DEFAULT_CRISIS_RESOURCES) if needs_support else None
+            return CheckinResult(
+                checkin=_checkin(row),
+                replaced=replaced,
+                streak=streaks.current,
+                longest_streak=streaks.longest,
+                sober_days=None if sobriety is None else days_sober(from_epoch_day(sobriety.since_day), here.today),
+                needs_support=needs_support,
+                passage=passage,
+                crisis_resources=crisis,
+                timezone=here.timezone,
+                timezone_notice=here.notice,
+                reminder_notice=repo.take_reminder_notice(conn, guild_id, user_id),
+                share_channel_id=setting_channel_id(settings, CHECKIN_CHANNEL_SETTING),
+            )
+
+        return await self._db.transaction(work)
+
+    def support_passage(self, craving: int, sober: bool) -> Passage | None:
+        """The guidance passage to quote to a member who is struggling (not sober, or craving hard)."""
+        wanted = _NOT_SOBER_PASSAGE if not sober else _CRAVING_PASSAGE
+        try:
+            return self._guidance.get(wanted)
+        except KeyError:
+            for topic in _FALLBACK_TOPICS:
+                passages = self._guidance.by_topic(topic)
+                if passages:
+                    return passages[0]
+            return self._guidance.passages[0] if self._guidance.passages else None
+
+    async def history(self, guild_id: int, user_id: int, days: int = HISTORY_DAYS_DEFAULT) -> History:
+        """The member's last ``days`` local days (7–90, today included), gaps and all, with the numbers."""
+        if isinstance(days, bool) or not isinstance(days, int) or not HISTORY_DAYS_MIN <= days <= HISTORY_DAYS_MAX:
+            raise UserError(f"Please choose a history of {HISTORY_DAYS_MIN} to {HISTORY_DAYS_MAX} days.")
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> History:
+            here = member_time(conn, guild_id, user_id, now)
+            last = here.today_day
+            first = last - days + 1
+            rows = {row.day: _checkin(row) for row in repo.checkins_between(conn, guild_id, user_id, first, last)}
+            all_days = repo.checkin_days(conn, guild_id, user_id)
+            streaks = compute_streaks(all_days, last)
+            entries = tuple(HistoryDay(from_epoch_day(d), rows.get(d)) for d in range(first, last + 1))
+            made = list(rows.values())
+            return History(
+                days=entries,
+                checkins=len(made),
+                not_sober_days=sum(1 for c in made if not c.sober),
+                current_streak=streaks.current,
+                longest_streak=streaks.longest,
+                average_mood=sum(c.mood for c in made) / len(made) if made else None,
+                average_craving=sum(c.craving for c in made) / len(made) if made else None,
+                timezone=here.timezone,
+                timezone_notice=here.notice,
+            )
+
+        return await self._db.transaction(work)
+
+    async def streaks(self, guild_id: int, user_id: int) -> Streaks:
+        """The member's current and longest streak."""
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> Streaks:
+            here = member_time(conn, guild_id, user_id, now, take_notice=False)
+            return compute_streaks(repo.checkin_days(conn, guild_id, user_id), here.today_day)
+
+        return await self._db.read(work)
+
+    async def checked_in_today(self, guild_id: int, user_id: int) -> bool:
+        """Whether the member already checked in on their local today."""
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            here = member_time(conn, guild_id, user_id, now, take_notice=False)
+            return repo.has_checkin(conn, guild_id, user_id, here.today_day)
+
+        return await self._db.read(work)
+
+    # ----------------------------------------------------------------------- timezone
+
+    async def set_timezone(self, guild_id: int, user_id: int, zone: str) -> TimezoneResult:
+        """Set the member's timezone (IANA name; case and spaces forgiven); :class:`UserError` if unknown.
+
+        Past check-ins keep their days; an active reminder moves to the new local time.
+        """
+        name = canonical_timezone(zone)
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> TimezoneResult:
+            ensure_guild(conn, guild_id, now)
+            repo.set_timezone(conn, guild_id, user_id, name)
+            here = member_time(conn, guild_id, user_id, now, take_notice=False)
+            return TimezoneResult(name, here.today, reschedule_reminder(conn, guild_id, user_id, now))
+
+        result = await self._db.transaction(work)
+        if result.reminder_next_due_at is not None and self._on_reminders_changed is not None:
+            self._on_reminders_changed()
+        return result
+
+    async def get_timezone(self, guild_id: int, user_id: int) -> str | None:
+        """The member's timezone, or ``None`` if not set (UTC is used)."""
+        member = await self._db.read(lambda conn: repo.get_member(conn, guild_id, user_id))
+        return None if member is None else member.timezone
+
+    @staticmethod
+    def timezone_suggestions(prefix: str, limit: int = 25) -> list[str]:
+        """Timezone names for autocomplete (see :func:`bot.services.localtime.timezone_suggestions`)."""
+        return timezone_suggestions(prefix, limit)
+
+    # ----------------------------------------------------------------------- support
+
+    async def crisis_resources(self, guild_id: int) -> str:
+        """The server's crisis resources text, or the default."""
+        settings = await self._db.read(lambda conn: get_settings(conn, guild_id))
+        return settings.get(CRISIS_RESOURCES_SETTING) or DEFAULT_CRISIS_RESOURCES
+
+    async def checkin_on(self, guild_id: int, user_id: int, day: date) -> Checkin | None:
+        """The member's check-in of one local day, if any."""
+        row = await self._db.read(lambda conn: repo.get_checkin(conn, guild_id, user_id, epoch_day(day)))
+        return None if row is None else _checkin(row)
