@@ -143,7 +143,7 @@ class LoopProblemCollector:
         return [r for r in self.reports if any(marker in r for marker in self.MARKERS)]
 
 
-async def cancel_leftover_tasks(grace: float = 0.2) -> list[str]:
+async def cancel_leftover_tasks(grace: float = 0.05) -> list[str]:
     """Cancel (and await) tasks other than the current one still pending after ``grace`` seconds.
 
     Returns their descriptions. Typical leftovers are discord.py view timeouts; cancelling
