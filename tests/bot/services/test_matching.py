@@ -1,0 +1,326 @@
+"""Tests of the pure buddy matcher: examples of each rule, and properties over random servers."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.services.matching import Pair, Volunteer, Waiting, match, queue_order
+
+# --------------------------------------------------------------------------- examples
+
+
+def test_same_group_only() -> None:
+    """A member is only ever given a volunteer of their own group."""
+    waiting = [Waiting(1, group=10, queued_at=100)]
+    volunteers = [Volunteer(2, group=20, joined_at=0), Volunteer(3, group=10, joined_at=50)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(1, 3, 10)]
+
+
+def test_no_volunteer_in_group_means_no_pair() -> None:
+    """With volunteers only in another group, nobody is matched."""
+    waiting = [Waiting(1, group=10, queued_at=100)]
+    assert match(waiting, [Volunteer(2, group=20, joined_at=0)], [], [], 2) == []
+
+
+def test_fewest_buddies_first() -> None:
+    """The volunteer with fewer current buddies is chosen over a longer-standing one."""
+    waiting = [Waiting(1, 10, 100)]
+    volunteers = [Volunteer(2, 10, joined_at=0), Volunteer(3, 10, joined_at=500)]
+    assert match(waiting, volunteers, [(9, 2)], [], 3) == [Pair(1, 3, 10)]
+
+
+def test_longest_in_server_breaks_equal_load() -> None:
+    """With equal loads, the volunteer who joined the server earliest is chosen."""
+    waiting = [Waiting(1, 10, 100)]
+    volunteers = [Volunteer(3, 10, joined_at=500), Volunteer(2, 10, joined_at=400)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(1, 2, 10)]
+
+
+def test_user_id_breaks_full_tie() -> None:
+    """With equal loads and join times, the lower user id is chosen."""
+    waiting = [Waiting(1, 10, 100)]
+    volunteers = [Volunteer(7, 10, joined_at=5), Volunteer(4, 10, joined_at=5)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(1, 4, 10)]
+
+
+def test_oldest_waiting_served_first() -> None:
+    """With one place left, the member waiting longest gets it."""
+    waiting = [Waiting(5, 10, queued_at=300), Waiting(6, 10, queued_at=200)]
+    volunteers = [Volunteer(2, 10, joined_at=0, max_buddies=1)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(6, 2, 10)]
+
+
+def test_first_in_line_goes_before_older_members() -> None:
+    """A member put back first in line is served before members who waited longer."""
+    waiting = [Waiting(5, 10, queued_at=100), Waiting(6, 10, queued_at=900, first_in_line=True)]
+    volunteers = [Volunteer(2, 10, joined_at=0, max_buddies=1)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(6, 2, 10)]
+    assert sorted(waiting, key=queue_order)[0].user_id == 6
+
+
+def test_capacity_updates_during_the_run() -> None:
+    """A volunteer given a buddy counts it at once: the next member goes to the other volunteer."""
+    waiting = [Waiting(1, 10, 100), Waiting(5, 10, 200), Waiting(6, 10, 300)]
+    volunteers = [Volunteer(2, 10, joined_at=0, max_buddies=2), Volunteer(3, 10, joined_at=10, max_buddies=1)]
+    assert match(waiting, volunteers, [], [], 5) == [Pair(1, 2, 10), Pair(5, 3, 10), Pair(6, 2, 10)]
+
+
+def test_maximum_counts_current_pairs_and_default() -> None:
+    """A volunteer at their maximum (their own or the server's default) gets nobody."""
+    waiting = [Waiting(1, 10, 100)]
+    assert match(waiting, [Volunteer(2, 10, 0)], [(8, 2), (9, 2)], [], 2) == []
+    assert match(waiting, [Volunteer(2, 10, 0, max_buddies=3)], [(8, 2), (9, 2)], [], 2) == [Pair(1, 2, 10)]
+
+
+def test_past_pair_is_never_made_again() -> None:
+    """An ended pair, in either direction, rules the volunteer out for that member."""
+    waiting = [Waiting(1, 10, 100)]
+    volunteers = [Volunteer(2, 10, 0), Volunteer(3, 10, 99)]
+    assert match(waiting, volunteers, [], [(1, 2)], 2) == [Pair(1, 3, 10)]
+    assert match(waiting, volunteers, [], [(2, 1), (1, 3)], 2) == []
+
+
+def test_current_partner_is_not_given_twice() -> None:
+    """A member already paired with a volunteer (either way round) is not paired with them again."""
+    waiting = [Waiting(1, 10, 100)]
+    assert match(waiting, [Volunteer(2, 10, 0)], [(2, 1)], [], 3) == []
+
+
+def test_never_self() -> None:
+    """A volunteer who is also waiting is never their own buddy, but can have another."""
+    waiting = [Waiting(2, 10, 100)]
+    volunteers = [Volunteer(2, 10, 0), Volunteer(3, 10, 50)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(2, 3, 10)]
+    assert match(waiting, volunteers[:1], [], [], 2) == []
+
+
+def test_being_supported_does_not_use_up_an_offer() -> None:
+    """A volunteer who is also waiting can get a buddy and still take a newcomer."""
+    waiting = [Waiting(2, 10, 100), Waiting(4, 10, 200)]
+    volunteers = [Volunteer(2, 10, 0, max_buddies=1), Volunteer(3, 10, 50, max_buddies=1)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(2, 3, 10), Pair(4, 2, 10)]
+
+
+def test_unavailable_volunteer_is_skipped() -> None:
+    """A volunteer who stopped offering gets nobody."""
+    waiting = [Waiting(1, 10, 100)]
+    assert match(waiting, [Volunteer(2, 10, 0, available=False)], [], [], 2) == []
+
+
+def test_a_member_waiting_twice_is_served_once() -> None:
+    """Duplicate queue entries give one pair."""
+    waiting = [Waiting(1, 10, 100), Waiting(1, 10, 100)]
+    volunteers = [Volunteer(2, 10, 0), Volunteer(3, 10, 0)]
+    assert match(waiting, volunteers, [], [], 2) == [Pair(1, 2, 10)]
+
+
+def test_skipped_volunteer_stays_available_for_the_next_member() -> None:
+    """A volunteer ruled out for one member (a past pair) is still offered to the next."""
+    waiting = [Waiting(1, 10, 100), Waiting(5, 10, 200)]
+    assert match(waiting, [Volunteer(2, 10, 0)], [], [(1, 2)], 2) == [Pair(5, 2, 10)]
+
+
+def test_empty_inputs() -> None:
+    """Nothing waiting or nobody volunteering gives no pairs."""
+    assert match([], [Volunteer(2, 10, 0)], [], [], 2) == []
+    assert match([Waiting(1, 10, 0)], [], [], [], 2) == []
+
+
+# --------------------------------------------------------------------------- random servers
+
+IDS = st.integers(min_value=1, max_value=24)
+GROUPS = st.integers(min_value=1, max_value=3)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A random server's matching inputs."""
+
+    waiting: list[Waiting]
+    volunteers: list[Volunteer]
+    current: list[tuple[int, int]]
+    past: list[tuple[int, int]]
+    max_default: int
+
+
+def _pair_ids() -> st.SearchStrategy[tuple[int, int]]:
+    return st.tuples(IDS, IDS).filter(lambda p: p[0] != p[1])
+
+
+@st.composite
+def servers(draw: st.DrawFn) -> Server:
+    """A server with overlapping members: some volunteers wait too, some pairs exist or ended."""
+    group_of = draw(st.dictionaries(IDS, GROUPS, min_size=1))
+    users = sorted(group_of)
+    waiting_ids = draw(st.lists(st.sampled_from(users), unique=True))
+    waiting = [
+        Waiting(
+            uid,
+            group_of[uid],
+            queued_at=draw(st.integers(0, 5)),  # few distinct times: ties are common
+            first_in_line=draw(st.booleans()),
+        )
+        for uid in waiting_ids
+    ]
+    volunteer_ids = draw(st.lists(st.sampled_from(users), unique=True))
+    volunteers = [
+        Volunteer(
+            uid,
+            group_of[uid],
+            joined_at=draw(st.integers(0, 3)),
+            max_buddies=draw(st.none() | st.integers(1, 5)),
+            available=draw(st.integers(0, 5)) > 0,
+        )
+        for uid in volunteer_ids
+    ]
+    current = draw(st.lists(_pair_ids(), max_size=12))
+    past = draw(st.lists(_pair_ids(), max_size=12))
+    return Server(waiting, volunteers, current, past, draw(st.integers(1, 5)))
+
+
+def _run(server: Server) -> list[Pair]:
+    return match(server.waiting, server.volunteers, server.current, server.past, server.max_default)
+
+
+def _limit(server: Server, volunteer: Volunteer) -> int:
+    return server.max_default if volunteer.max_buddies is None else volunteer.max_buddies
+
+
+def _eligible(server: Server, member: Waiting, load: dict[int, int], met: set[frozenset[int]]) -> list[Volunteer]:
+    return [
+        v
+        for v in server.volunteers
+        if v.group == member.group
+        and v.available
+        and v.user_id != member.user_id
+        and load.get(v.user_id, 0) < _limit(server, v)
+        and frozenset((v.user_id, member.user_id)) not in met
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(servers())
+def test_never_across_groups(server: Server) -> None:
+    """Every pair is within one group: the member's, the volunteer's and the pair's are the same."""
+    waiting = {w.user_id: w.group for w in server.waiting}
+    volunteers = {v.user_id: v.group for v in server.volunteers}
+    for pair in _run(server):
+        assert waiting[pair.member_id] == volunteers[pair.buddy_id] == pair.group
+
+
+@settings(max_examples=400, deadline=None)
+@given(servers())
+def test_never_over_a_maximum(server: Server) -> None:
+    """A volunteer given new buddies ends at or under their maximum, current pairs included."""
+    made = _run(server)
+    for volunteer in server.volunteers:
+        new = sum(1 for p in made if p.buddy_id == volunteer.user_id)
+        if new:
+            before = sum(1 for _, b in server.current if b == volunteer.user_id)
+            assert before + new <= _limit(server, volunteer)
+            assert volunteer.available
+
+
+@settings(max_examples=400, deadline=None)
+@given(servers())
+def test_never_a_repeat_and_never_self(server: Server) -> None:
+    """No pair repeats a past or current pair (either way round), itself, or includes one person twice."""
+    made = _run(server)
+    known = {frozenset(p) for p in server.current + server.past}
+    seen: set[frozenset[int]] = set()
+    for pair in made:
+        key = frozenset((pair.member_id, pair.buddy_id))
+        assert pair.member_id != pair.buddy_id
+        assert key not in known
+        assert key not in seen
+        seen.add(key)
+    members = [p.member_id for p in made]
+    assert len(members) == len(set(members))  # each waiting member served at most once
+
+
+@settings(max_examples=400, deadline=None)
+@given(servers())
+def test_oldest_waiting_first(server: Server) -> None:
+    """If a younger member of a group got a volunteer, every older one got one or had none eligible."""
+    made = _run(server)
+    order = sorted(server.waiting, key=queue_order)
+    got = {p.member_id for p in made}
+    load: dict[int, int] = {}
+    for _, buddy in server.current:
+        load[buddy] = load.get(buddy, 0) + 1
+    met = {frozenset(p) for p in server.current + server.past}
+    made_by_member = {p.member_id: p for p in made}
+    for position, member in enumerate(order):
+        eligible = _eligible(server, member, load, met)
+        if member.user_id in got:
+            pair = made_by_member[member.user_id]
+            load[pair.buddy_id] = load.get(pair.buddy_id, 0) + 1
+            met.add(frozenset((pair.member_id, pair.buddy_id)))
+            assert eligible
+        else:
+            younger_matched = any(m.group == member.group and m.user_id in got for m in order[position + 1 :])
+            if younger_matched:
+                assert not eligible, f"member {member.user_id} was passed over"
+            assert not eligible  # stronger still: nobody is left unmatched with a volunteer free for them
+
+
+@settings(max_examples=400, deadline=None)
+@given(servers())
+def test_choice_is_fewest_buddies_then_longest_in_server_then_id(server: Server) -> None:
+    """At each member's turn, the volunteer chosen is the best eligible one by the ranking."""
+    made = {p.member_id: p for p in _run(server)}
+    load: dict[int, int] = {}
+    for _, buddy in server.current:
+        load[buddy] = load.get(buddy, 0) + 1
+    met = {frozenset(p) for p in server.current + server.past}
+    for member in sorted(server.waiting, key=queue_order):
+        eligible = _eligible(server, member, load, met)
+        if member.user_id not in made:
+            continue
+        best = min(eligible, key=lambda v: (load.get(v.user_id, 0), v.joined_at, v.user_id))
+        pair = made[member.user_id]
+        assert pair.buddy_id == best.user_id
+        load[pair.buddy_id] = load.get(pair.buddy_id, 0) + 1
+        met.add(frozenset((pair.member_id, pair.buddy_id)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(servers(), st.randoms(use_true_random=False))
+def test_deterministic_whatever_the_input_order(server: Server, rnd: random.Random) -> None:
+    """Shuffling every input list gives exactly the same pairs in the same order."""
+    first = _run(server)
+    shuffled = Server(
+        rnd.sample(server.waiting, len(server.waiting)),
+        rnd.sample(server.volunteers, len(server.volunteers)),
+        rnd.sample(server.current, len(server.current)),
+        rnd.sample(server.past, len(server.past)),
+        server.max_default,
+    )
+    assert _run(shuffled) == first
+    assert _run(server) == first
+
+
+def test_large_server_is_matched_within_groups_and_maxima() -> None:
+    """A large random server (10,000 waiting, 3,000 volunteers, 50 groups) keeps every rule."""
+    rnd = random.Random(6)
+    waiting = [Waiting(uid, rnd.randrange(50), rnd.randrange(1_000_000)) for uid in range(10_000)]
+    volunteers = [
+        Volunteer(100_000 + i, rnd.randrange(50), rnd.randrange(1_000_000), rnd.choice([None, 1, 2, 3]))
+        for i in range(3_000)
+    ]
+    past = [(rnd.randrange(10_000), 100_000 + rnd.randrange(3_000)) for _ in range(5_000)]
+    made = match(waiting, volunteers, [], past, 2)
+    groups = {w.user_id: w.group for w in waiting} | {v.user_id: v.group for v in volunteers}
+    limits = {v.user_id: v.max_buddies or 2 for v in volunteers}
+    assert all(groups[p.member_id] == groups[p.buddy_id] == p.group for p in made)
+    loads: dict[int, int] = {}
+    for p in made:
+        loads[p.buddy_id] = loads.get(p.buddy_id, 0) + 1
+    assert all(loads[uid] <= limits[uid] for uid in loads)
+    assert not {(p.member_id, p.buddy_id) for p in made} & set(past)
+    # Plenty of waiting members: every volunteer is filled unless only past partners were left.
+    assert sum(loads.values()) >= 0.99 * sum(limits.values())
