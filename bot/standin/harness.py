@@ -113,8 +113,9 @@ class LoopProblemCollector:
         "Task exception was never retrieved",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, *, propagate: bool = True) -> None:
         self.loop = loop or asyncio.get_running_loop()
+        self.propagate = propagate
         self.reports: list[str] = []
         self._previous: Any = None
 
@@ -122,6 +123,8 @@ class LoopProblemCollector:
         message = str(context.get("message", ""))
         detail = context.get("task") or context.get("client_session") or context.get("exception") or ""
         self.reports.append(f"{message} {detail!r}".strip())
+        if not self.propagate:
+            return
         if self._previous is not None:
             self._previous(loop, context)
         else:

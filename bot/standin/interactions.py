@@ -120,7 +120,7 @@ class Interaction:
     modal: dict[str, Any] | None = None
     choices: list[dict[str, Any]] | None = None
     rejected: list[tuple[int, int]] = field(default_factory=list)
-    """``(status, code)`` of callback attempts the stand-in refused (40060, 10062, 50035, ...)."""
+    """``(status, code)`` of the bot's callbacks, follow-ups and edits the stand-in refused (40060, 10062, 50035...)."""
     reported: bool = False
     answered: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 

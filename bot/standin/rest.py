@@ -902,13 +902,9 @@ class RestApi:
         """POST /interactions/{id}/{token}/callback: acknowledge once, within the deadline."""
         inter = self._interaction(req)
         if inter.acknowledged:
-            inter.rejected.append((400, ALREADY_ACKNOWLEDGED))
-            self.s.notify()
             raise DiscordError(400, ALREADY_ACKNOWLEDGED, "Interaction has already been acknowledged.")
         elapsed = asyncio.get_running_loop().time() - inter.created_mono
         if elapsed > self.s.ack_deadline:
-            inter.rejected.append((404, UNKNOWN_INTERACTION))
-            self.s.notify()
             raise unknown("interaction", UNKNOWN_INTERACTION)
         body = req.json_object()
         try:
@@ -916,12 +912,10 @@ class RestApi:
         except ValueError:
             kind = None
         if kind is None or kind not in ALLOWED_CALLBACKS[inter.type]:
-            inter.rejected.append((400, 50035))
             raise invalid_form_body(
                 form_error("type", "INTERACTION_RESPONSE_TYPE_INVALID", "Invalid interaction response type")
             )
         if kind in (CallbackType.UPDATE_MESSAGE, CallbackType.DEFERRED_UPDATE_MESSAGE) and inter.message is None:
-            inter.rejected.append((400, 50035))
             raise invalid_form_body(
                 form_error("type", "INTERACTION_RESPONSE_TYPE_INVALID", "This interaction has no message to update")
             )

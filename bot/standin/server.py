@@ -474,11 +474,26 @@ class StandIn:
         method = request.method.upper()
         body, files, parse_error = await _read_body(request)
         reply, headers = await self._answer(request, method, path, body, files, parse_error)
+        if reply.status >= 400:
+            self._note_interaction_failure(path, reply)
         self.requests.append(RequestRecord(method, path, request.query_string, body, reply.status, reply.body))
         self.notify()
         if reply.status >= 400:
             log.info("stand-in %s %s -> %s %s", method, path, reply.status, reply.body)
         return _json_response(reply, headers)
+
+    def _note_interaction_failure(self, path: str, reply: Reply) -> None:
+        """Remember refused callbacks/follow-ups on their interaction (shown when a helper gives up)."""
+        parts = path.strip("/").split("/")
+        inter: Interaction | None = None
+        if len(parts) == 4 and parts[0] == "interactions" and parts[3] == "callback" and parts[1].isdigit():
+            found = self.interactions_by_id.get(int(parts[1]))
+            inter = found if found is not None and found.token == parts[2] else None
+        elif len(parts) >= 3 and parts[0] == "webhooks" and parts[1] == str(self.application.id):
+            inter = self.interaction_for_token(parts[2])
+        if inter is not None:
+            code = reply.body.get("code", 0) if isinstance(reply.body, dict) else 0
+            inter.rejected.append((reply.status, int(code)))
 
     async def _answer(
         self,
@@ -713,7 +728,7 @@ class StandIn:
                 remaining = ack_by + 0.05 - loop.time()
                 if remaining <= 0:
                     inter.reported = True
-                    refused = f" (refused callbacks: {inter.rejected})" if inter.rejected else ""
+                    refused = f" (refused: {inter.rejected})" if inter.rejected else ""
                     raise InteractionNotAnswered(
                         f"{inter.label}: not acknowledged within {self.ack_deadline}s{refused}"
                     )
@@ -721,8 +736,10 @@ class StandIn:
                 remaining = give_up - loop.time()
                 if remaining <= 0:
                     inter.reported = True
+                    refused = f" (refused: {inter.rejected})" if inter.rejected else ""
+                    waited = give_up - inter.created_mono
                     raise InteractionNotAnswered(
-                        f"{inter.label}: deferred but no follow-up or edit within {give_up - inter.created_mono:.1f}s"
+                        f"{inter.label}: deferred but no follow-up or edit within {waited:.1f}s{refused}"
                     )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)

@@ -73,6 +73,21 @@ class ConfirmView(discord.ui.View):
         await interaction.response.send_modal(FeedbackModal())
 
 
+class ChooseView(discord.ui.View):
+    """A string select; the choice is answered with a deferred update and a follow-up."""
+
+    @discord.ui.select(
+        custom_id="choose:fruit",
+        placeholder="Fruit",
+        options=[discord.SelectOption(label="Apple", value="apple"), discord.SelectOption(label="Pear", value="pear")],
+    )
+    async def pick(self, interaction: discord.Interaction, select: discord.ui.Select[ChooseView]) -> None:
+        """Acknowledge silently, then follow up."""
+        await interaction.response.defer()
+        await interaction.followup.send(f"chose {select.values[0]}", ephemeral=True)
+        self.stop()
+
+
 FRUITS = ["apple", "apricot", "banana", "cherry"]
 
 
@@ -187,6 +202,19 @@ class TinyBot(commands.Bot):
             await thread.add_user(other)
             await thread.send(f"welcome {other.mention}")
             await interaction.response.send_message(f"opened {thread.mention}", ephemeral=True)
+
+        @tree.command(name="steps", description="Defer, edit the original, follow up and edit that")
+        async def steps(interaction: discord.Interaction) -> None:
+            await interaction.response.defer()
+            await interaction.edit_original_response(content="step 1")
+            followup = await interaction.followup.send("step 2", ephemeral=True, wait=True)
+            await followup.edit(content="step 2b")
+            original = await interaction.original_response()
+            await interaction.followup.send(f"original says {original.content}")
+
+        @tree.command(name="choose", description="Offer a select menu")
+        async def choose(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("Pick one", view=ChooseView(timeout=30), ephemeral=True)
 
     async def setup_hook(self) -> None:
         """Sync the app commands globally (as the real bot does)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot.standin.interactions import CallbackType, InvocationRefused
+from bot.standin.interactions import CallbackType, InteractionNotAnswered, InvocationRefused
 from bot.standin.server import StandIn
 from tests.bot.standin.conftest import FRUITS, TinyBot, World
 
@@ -118,3 +118,34 @@ async def test_private_thread_with_member(standin: StandIn, world: World, bot: T
     assert [m.name for m in thread.members()] == [standin.bot_user.username, "bob"]
     assert [m.content for m in thread.bot_messages()] == [f"welcome <@{world.bob.id}>"]
     assert bot.get_channel(thread.id) is not None
+
+
+async def test_original_response_edits_and_followups(standin: StandIn, world: World, bot: TinyBot) -> None:
+    """@original edits, follow-up edits and GET @original behave as on Discord."""
+    result = await standin.invoke(world.alice, "steps")
+    assert result.content == "step 1"
+    await standin.wait_for(lambda: len(result.followups) == 2)
+    second, third = result.followups
+    assert (second.content, second.ephemeral, second.edited_at is not None) == ("step 2b", True, True)
+    assert third.content == "original says step 1"
+
+
+async def test_select_menu_with_deferred_update(standin: StandIn, world: World, bot: TinyBot) -> None:
+    """Choosing in a select is acknowledged with a deferred update (type 6), then followed up."""
+    offered = await standin.invoke(world.alice, "choose")
+    assert offered.ephemeral
+    with pytest.raises(InvocationRefused, match="not among"):
+        await standin.select(world.alice, offered, "choose:fruit", ["kiwi"])
+    chose = await standin.select(world.alice, offered, "choose:fruit", ["pear"])
+    assert chose.callback_type == CallbackType.DEFERRED_UPDATE_MESSAGE
+    followup = await standin.wait_for(lambda: chose.followups)
+    assert [m.content for m in followup] == ["chose pear"]
+    with pytest.raises(InvocationRefused, match="only the interaction's user"):
+        await standin.select(world.bob, offered, "choose:fruit", ["apple"])
+
+
+async def test_followups_expire(standin: StandIn, world: World, bot: TinyBot) -> None:
+    """After the follow-up window the token is invalid (401 code 50027) and the answer never comes."""
+    standin.followup_window = 0.0
+    with pytest.raises(InteractionNotAnswered, match=r"refused: \[\(401, 50027\)\]"):
+        await standin.invoke(world.alice, "slow", answer_timeout=0.3)
