@@ -15,11 +15,13 @@ clock jumping.
 When a reminder comes due, one transaction *claims* it: it decides whether to send it and moves
 ``next_due_at`` to the next local day, before anything is sent. The rules:
 
-* a reminder for a local day that has already passed (the bot was down over it) is skipped;
-* a reminder for a day the member already checked in is skipped;
-* the next one is the member's time on the first local day after the claimed one that is still
-  ahead, so after any downtime at most one reminder per member is sent, and none for a day that
-  has passed; and no local day ever gets two.
+* only the latest of the member's reminder times that has come counts: today's if its time has
+  come, and then it is sent (late, if the bot was down at that time) unless the member already
+  checked in today; if it is still yesterday's, the day has passed and nothing is sent;
+* every older one, missed while the bot was down, is dropped;
+* the next one is the member's time on the first local day after that one which is still
+  ahead. So after any downtime at most one reminder per member is sent, none for a day that has
+  passed, and no local day ever gets two.
 
 Claim-then-send means a reminder is sent at most once; if the process dies between the claim and
 the send, that one reminder is lost, never repeated. A ``send`` that reports closed DMs pauses the
@@ -43,6 +45,7 @@ from bot.services.localtime import (
     format_hhmm,
     from_epoch_day,
     local_date,
+    local_instant,
     next_local_occurrence,
     parse_hhmm,
     zone_for,
@@ -226,22 +229,34 @@ class ReminderService:
         def work(conn: sqlite3.Connection) -> list[DueReminder]:
             to_send: list[DueReminder] = []
             for row in repo.due_reminders(conn, moment, limit):
-                assert row.next_due_at is not None
                 zone = zone_for(row.timezone)
-                day = local_date(row.next_due_at, zone)
-                day_number = epoch_day(day)
-                if day < local_date(moment, zone):
+                today = local_date(moment, zone)
+                # The latest of the member's reminder times that has come: today's, or else
+                # yesterday's. Any older one was missed while the bot was down and is dropped.
+                latest = today
+                if local_instant(today, row.minute_of_day, zone) > moment:
+                    latest = today - timedelta(days=1)
+                latest_number = epoch_day(latest)
+                if latest < today:
                     log.info(
                         "Skipped a missed reminder of member %s in guild %s: its day has passed",
                         row.user_id,
                         row.guild_id,
                     )
-                elif repo.has_checkin(conn, row.guild_id, row.user_id, day_number):
+                elif row.last_day is not None and latest_number <= row.last_day:
+                    log.debug(
+                        "Skipped the reminder of member %s in guild %s: already handled today",
+                        row.user_id,
+                        row.guild_id,
+                    )
+                elif repo.has_checkin(conn, row.guild_id, row.user_id, latest_number):
                     log.debug("Skipped the reminder of member %s in guild %s: checked in", row.user_id, row.guild_id)
                 else:
-                    to_send.append(DueReminder(row.guild_id, row.user_id, day, row.next_due_at, zone.key))
-                following = _next_after(moment, row.minute_of_day, row.timezone, day_number)
-                repo.advance_reminder(conn, row.guild_id, row.user_id, following, day_number)
+                    due_at = row.next_due_at if row.next_due_at is not None else moment
+                    to_send.append(DueReminder(row.guild_id, row.user_id, latest, due_at, zone.key))
+                handled = max(latest_number, row.last_day) if row.last_day is not None else latest_number
+                following = _next_after(moment, row.minute_of_day, row.timezone, handled)
+                repo.advance_reminder(conn, row.guild_id, row.user_id, following, handled)
             return to_send
 
         return await self._db.transaction(work)

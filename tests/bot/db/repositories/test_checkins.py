@@ -151,8 +151,7 @@ async def test_next_due_reminder_query_uses_the_index(db: Database) -> None:
         out = []
         for sql, params in (
             (
-                "SELECT next_due_at FROM checkin_reminders WHERE next_due_at IS NOT NULL "
-                "ORDER BY next_due_at LIMIT 1",
+                "SELECT next_due_at FROM checkin_reminders WHERE next_due_at IS NOT NULL ORDER BY next_due_at LIMIT 1",
                 (),
             ),
             (
