@@ -35,6 +35,10 @@ class ClientStartFailed(RuntimeError):
     """The client stopped before it became ready."""
 
 
+class StandInProblems(AssertionError):
+    """Teardown found problems: unimplemented routes hit, unanswered interactions, leaks, lost tasks."""
+
+
 @contextlib.asynccontextmanager
 async def connect_client(
     standin: StandIn,
@@ -167,3 +171,28 @@ async def cancel_leftover_tasks(grace: float = 0.05) -> list[str]:
     if described:
         log.info("cancelled leftover tasks: %s", described)
     return described
+
+
+@contextlib.asynccontextmanager
+async def checked_standin(**config: Any) -> AsyncIterator[StandIn]:
+    """A started :class:`StandIn` whose exit fails (``StandInProblems``) on what a test must not leave behind.
+
+    On exit: the stand-in is closed, leftover tasks are cancelled, then unimplemented routes
+    that were hit, interactions never answered, unclosed aiohttp sessions/connectors and
+    pending tasks destroyed by the GC are reported together. ``config`` goes to ``StandIn``.
+    """
+    with LoopProblemCollector() as collector:
+        standin = StandIn(**config)
+        await standin.start()
+        failed = False
+        try:
+            yield standin
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            await standin.close()
+            await cancel_leftover_tasks()
+            problems = standin.problems() + collector.problems()
+            if problems and not failed:
+                raise StandInProblems("; ".join(problems))

@@ -12,7 +12,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from bot.standin.harness import LoopProblemCollector, cancel_leftover_tasks, connect_client
+from bot.standin.harness import checked_standin, connect_client
 from bot.standin.model import Guild, GuildChannel, Intent, Member, Permission, Role
 from bot.standin.server import StandIn
 
@@ -262,28 +262,10 @@ def build_world(standin: StandIn) -> World:
 
 
 @pytest.fixture
-async def loop_problems() -> AsyncIterator[LoopProblemCollector]:
-    """Fail the test on unclosed aiohttp sessions, destroyed pending tasks and lost task errors."""
-    with LoopProblemCollector() as collector:
-        yield collector
-    problems = collector.problems()
-    if problems:
-        pytest.fail("asyncio reported: " + "; ".join(problems))
-
-
-@pytest.fixture
-async def standin(loop_problems: LoopProblemCollector) -> AsyncIterator[StandIn]:
-    """A started stand-in; teardown fails on unimplemented routes hit and unanswered interactions."""
-    standin = StandIn(app_name="Tiny", ack_deadline=ACK_DEADLINE, answer_timeout=2.0)
-    await standin.start()
-    try:
+async def standin() -> AsyncIterator[StandIn]:
+    """A started stand-in; teardown fails on unimplemented routes, unanswered interactions and leaks."""
+    async with checked_standin(app_name="Tiny", ack_deadline=ACK_DEADLINE, answer_timeout=2.0) as standin:
         yield standin
-    finally:
-        await standin.close()
-    await cancel_leftover_tasks()
-    problems = standin.problems()
-    if problems:
-        pytest.fail("stand-in problems: " + "; ".join(problems))
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot.standin.harness import connect_client
+from bot.standin.harness import checked_standin, connect_client
 from bot.standin.model import Intent
 from bot.standin.server import StandIn
 from tests.bot.standin.conftest import TinyBot, World, build_world, default_intents
@@ -33,9 +33,9 @@ async def test_message_content_needs_the_intent(standin: StandIn, world: World, 
     assert bot.seen.messages[0].author.id == world.alice.id
 
 
-async def test_message_content_with_the_intent(loop_problems: object) -> None:
+async def test_message_content_with_the_intent() -> None:
     """With the intent granted and identified, guild messages carry their content."""
-    async with StandIn(granted_intents=Intent.GUILD_MEMBERS | Intent.MESSAGE_CONTENT) as standin:
+    async with checked_standin(granted_intents=Intent.GUILD_MEMBERS | Intent.MESSAGE_CONTENT) as standin:
         world = build_world(standin)
         intents = default_intents()
         intents.message_content = True
@@ -119,9 +119,9 @@ async def test_events_during_outage_are_replayed(standin: StandIn, world: World,
     assert bot.ws is not None and bot.ws.sequence == session.seq
 
 
-async def test_presences_intent_sends_members_in_guild_create(loop_problems: object) -> None:
+async def test_presences_intent_sends_members_in_guild_create() -> None:
     """With the presences intent, GUILD_CREATE carries every member of a small guild (no chunking)."""
-    async with StandIn(granted_intents=Intent.GUILD_MEMBERS | Intent.GUILD_PRESENCES) as standin:
+    async with checked_standin(granted_intents=Intent.GUILD_MEMBERS | Intent.GUILD_PRESENCES) as standin:
         world = build_world(standin)
         intents = default_intents()
         intents.presences = True

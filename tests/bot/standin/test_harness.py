@@ -10,7 +10,7 @@ import discord
 import discord.http
 import pytest
 
-from bot.standin.harness import LoopProblemCollector, connect_client
+from bot.standin.harness import LoopProblemCollector, StandInProblems, checked_standin, connect_client
 from bot.standin.server import StandIn
 from tests.bot.standin.conftest import TinyBot, World, default_intents
 
@@ -53,3 +53,15 @@ async def test_wrong_token_fails_login(standin: StandIn, world: World) -> None:
         async with connect_client(standin, lambda: TinyBot(default_intents()), token="not-the-token"):
             pass
     assert standin.requests[0].status == 401
+
+
+async def test_checked_standin_reports_problems() -> None:
+    """checked_standin raises on exit for an unimplemented route hit during the block."""
+    with pytest.raises(StandInProblems, match="unimplemented Discord route hit: GET /nowhere"):
+        async with (
+            checked_standin() as standin,
+            aiohttp.ClientSession() as session,
+            session.get(f"{standin.api_base}/nowhere") as resp,
+        ):
+            assert resp.status == 404
+            assert await resp.json() == {"message": "404: Not Found", "code": 0}
