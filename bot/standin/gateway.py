@@ -358,7 +358,10 @@ class Gateway:
             return None
         session = self.sessions.get(str(data.get("session_id")))
         seq = data.get("seq")
-        if session is None or not isinstance(seq, int):
+        too_old = (
+            session is not None and bool(session.buffer) and isinstance(seq, int) and seq < session.buffer[0][0] - 1
+        )
+        if session is None or not isinstance(seq, int) or too_old:
             conn.send({"op": OP_INVALID_SESSION, "d": False, "t": None, "s": None})
             return None
         if session.connection is not None and session.connection is not conn:

@@ -675,6 +675,16 @@ class Guild:
         self.standin.guild_event("GUILD_ROLE_CREATE", self, {"guild_id": str(self.id), "role": role.payload()})
         return role
 
+    def remove_role(self, role: Role) -> None:
+        """A moderator deletes a role (GUILD_ROLE_DELETE); members lose it."""
+        if role.is_everyone or role.managed:
+            raise ValueError("cannot delete @everyone or a managed role")
+        self.roles.pop(role.id, None)
+        for member in self.members.values():
+            if role in member.roles:
+                member.roles.remove(role)
+        self.standin.guild_event("GUILD_ROLE_DELETE", self, {"guild_id": str(self.id), "role_id": str(role.id)})
+
     def _add_channel(
         self, name: str, kind: ChannelType, *, category: GuildChannel | None, topic: str | None
     ) -> GuildChannel:
@@ -982,8 +992,6 @@ class Message:
                 out["message_reference"]["guild_id"] = str(guild.id)
         if self.interaction is not None:
             out.update(self.interaction.message_metadata(self))
-        if isinstance(self.channel, Thread | GuildChannel):
-            pass
         return out
 
     def gateway_payload(self) -> dict[str, Any]:
