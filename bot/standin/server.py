@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API_PREFIX = "/api/v10"
+MENTION_ANY_RE = re.compile(r"<(@!?|@&|#)(\d+)>")
 
 DEFAULT_DM_APP_PERMISSIONS = (
     (1 << 6) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 18) | (1 << 31)
@@ -380,7 +381,7 @@ class StandIn:
     def record_message(self, message: Message, *, verb: str = "") -> None:
         """Transcript line for a message."""
         text = describe_message(
-            message.content,
+            self.humanize(message.content),
             message.embeds,
             message.components,
             [(a.filename, len(a.data)) for a in message.attachments],
@@ -389,6 +390,22 @@ class StandIn:
         if message.ephemeral and message.interaction is not None:
             actor = f"{actor} → {message.interaction.user.username}"
         self.record_transcript(actor, f"{verb}{text}", where=message.channel.label, ephemeral=message.ephemeral)
+
+    def humanize(self, text: str) -> str:
+        """Render ``<@id>``, ``<@&id>`` and ``<#id>`` mentions as names."""
+
+        def replace(match: re.Match[str]) -> str:
+            kind, raw = match.group(1), int(match.group(2))
+            if kind == "#":
+                channel = self.channels.get(raw)
+                return channel.label if channel is not None else match.group(0)
+            if kind == "@&":
+                role = next((g.roles[raw] for g in self.guilds.values() if raw in g.roles), None)
+                return f"@{role.name}" if role is not None else match.group(0)
+            user = self.users.get(raw)
+            return f"@{user.username}" if user is not None else match.group(0)
+
+        return MENTION_ANY_RE.sub(replace, text)
 
     def format_transcript(self) -> str:
         """The whole transcript, one line per entry."""
@@ -476,11 +493,25 @@ class StandIn:
         reply, headers = await self._answer(request, method, path, body, files, parse_error)
         if reply.status >= 400:
             self._note_interaction_failure(path, reply)
+            self._note_refusal(method, path, reply)
         self.requests.append(RequestRecord(method, path, request.query_string, body, reply.status, reply.body))
         self.notify()
         if reply.status >= 400:
             log.info("stand-in %s %s -> %s %s", method, path, reply.status, reply.body)
         return _json_response(reply, headers)
+
+    def _note_refusal(self, method: str, path: str, reply: Reply) -> None:
+        """Transcript line for a request the stand-in refused (what the bot tried and why it failed)."""
+        found = self.router.find(method, path)
+        route = found[0].template if found is not None else path
+        detail = ""
+        if isinstance(reply.body, dict):
+            detail = f" {reply.body.get('code', '')} {reply.body.get('message', '')}".rstrip()
+        parts = path.strip("/").split("/")
+        where = ""
+        if len(parts) > 1 and parts[0] == "channels" and parts[1].isdigit() and int(parts[1]) in self.channels:
+            where = self.channels[int(parts[1])].label
+        self.record_transcript(self.bot_user.username, f"✗ {method} {route} → {reply.status}{detail}", where=where)
 
     def _note_interaction_failure(self, path: str, reply: Reply) -> None:
         """Remember refused callbacks/follow-ups on their interaction (shown when a helper gives up)."""
@@ -584,8 +615,8 @@ class StandIn:
         self.role_changes.append(RoleChange(guild, member, role, added, by_bot))
         actor = self.bot_user.username if by_bot else "moderator"
         verb = "gave" if added else "removed"
-        prep = "" if added else " from"
-        self.record_transcript(actor, f"{verb} role {role.name}{prep} {member.name}", where=guild.name)
+        prep = "to" if added else "from"
+        self.record_transcript(actor, f"{verb} role {role.name} {prep} {member.name}", where=guild.name)
         self.member_updated(member)
         return True
 
