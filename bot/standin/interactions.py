@@ -456,7 +456,7 @@ def _convert_option(
     if kind == OptionType.USER:
         if not isinstance(value, Member | User):
             raise InvocationRefused(f"option {name!r} takes a Member or User, got {value!r}")
-        _resolve_user(built, value, guild)
+        resolve_user(built, value, guild)
         return str(value.id)
     if kind == OptionType.ROLE:
         if not isinstance(value, Role):
@@ -467,7 +467,7 @@ def _convert_option(
         if isinstance(value, Role):
             _resolve_role(built, value, guild)
         elif isinstance(value, Member | User):
-            _resolve_user(built, value, guild)
+            resolve_user(built, value, guild)
         else:
             raise InvocationRefused(f"option {name!r} takes a Member, User or Role, got {value!r}")
         return str(value.id)
@@ -490,7 +490,7 @@ def _convert_option(
     raise InvocationRefused(f"option {name!r}: unsupported type {kind!r}")
 
 
-def _resolve_user(built: BuiltOptions, value: Member | User, guild: Guild | None) -> None:
+def resolve_user(built: BuiltOptions, value: Member | User, guild: Guild | None) -> None:
     user = value.user if isinstance(value, Member) else value
     built.resolved.setdefault("users", {})[str(user.id)] = user.payload()
     member = guild.members.get(user.id) if guild is not None else None

@@ -25,6 +25,7 @@ from aiohttp import BodyPartReader, web
 from bot.standin.errors import DiscordError, form_error, invalid_form_body, merge_errors
 from bot.standin.gateway import Gateway, GatewaySession
 from bot.standin.interactions import (
+    BuiltOptions,
     Interaction,
     InteractionNotAnswered,
     InteractionType,
@@ -35,6 +36,7 @@ from bot.standin.interactions import (
     find_command,
     modal_submission,
     nest_options,
+    resolve_user,
 )
 from bot.standin.model import (
     DEFAULT_BOT_PERMISSIONS,
@@ -809,6 +811,44 @@ class StandIn:
         label = "/" + " ".join([*names, *built.text])
         inter = self._new_interaction(InteractionType.APPLICATION_COMMAND, user, guild, channel, data, label)
         return await self._send_interaction(inter, wait=wait, answer_timeout=answer_timeout)
+
+    async def invoke_context_menu(
+        self,
+        who: Member | User,
+        name: str,
+        target: Member | User | Message,
+        *,
+        guild: Guild | None = None,
+        channel: Channel | None = None,
+        answer_timeout: float | None = None,
+    ) -> Interaction:
+        """Run a synced user (type 2) or message (type 3) context-menu command on ``target``."""
+        if isinstance(target, Message) and channel is None:
+            channel = target.channel
+        user, guild, channel = self._context(who, guild, channel)
+        command_type = 3 if isinstance(target, Message) else 2
+        root, _, _ = find_command(self, name, guild, command_type=command_type)
+        check_member_may_use(root, guild.members.get(user.id) if guild is not None else None)
+        built = BuiltOptions()
+        if isinstance(target, Message):
+            if target.deleted or target.channel is not channel:
+                raise InvocationRefused("the target message is not in this channel")
+            built.resolved["messages"] = {str(target.id): target.payload()}
+            label = f"[app {name} on message {target.id}]"
+        else:
+            resolve_user(built, target, guild)
+            label = f"[app {name} on @{target.user.username if isinstance(target, Member) else target.username}]"
+        data: dict[str, Any] = {
+            "id": str(root["id"]),
+            "name": root["name"],
+            "type": command_type,
+            "target_id": str(target.id),
+            "resolved": built.resolved,
+        }
+        if root.get("guild_id") is not None:
+            data["guild_id"] = str(root["guild_id"])
+        inter = self._new_interaction(InteractionType.APPLICATION_COMMAND, user, guild, channel, data, label)
+        return await self._send_interaction(inter, wait=True, answer_timeout=answer_timeout)
 
     async def autocomplete(
         self,

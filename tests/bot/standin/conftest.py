@@ -216,6 +216,19 @@ class TinyBot(commands.Bot):
         async def choose(interaction: discord.Interaction) -> None:
             await interaction.response.send_message("Pick one", view=ChooseView(timeout=30), ephemeral=True)
 
+        @tree.command(name="upload", description="Read an attached file")
+        async def upload(interaction: discord.Interaction, file: discord.Attachment) -> None:
+            data = await file.read()
+            await interaction.response.send_message(f"{file.filename}: {len(data)} bytes, starts {data[:4]!r}")
+
+        @tree.context_menu(name="Befriend")
+        async def befriend(interaction: discord.Interaction, member: discord.Member) -> None:
+            await interaction.response.send_message(f"befriended {member.name}", ephemeral=True)
+
+        @tree.context_menu(name="Quote")
+        async def quote(interaction: discord.Interaction, message: discord.Message) -> None:
+            await interaction.response.send_message(f"quoted {message.author.name}: {message.content}")
+
     async def setup_hook(self) -> None:
         """Sync the app commands globally (as the real bot does)."""
         if self.sync_commands:

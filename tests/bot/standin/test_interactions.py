@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot.standin.interactions import CallbackType, InteractionNotAnswered, InvocationRefused
+from bot.standin.interactions import CallbackType, InteractionNotAnswered, InvocationRefused, Upload
 from bot.standin.server import StandIn
 from tests.bot.standin.conftest import FRUITS, TinyBot, World
 
@@ -149,3 +149,20 @@ async def test_followups_expire(standin: StandIn, world: World, bot: TinyBot) ->
     standin.followup_window = 0.0
     with pytest.raises(InteractionNotAnswered, match=r"refused: \[\(401, 50027\)\]"):
         await standin.invoke(world.alice, "slow", answer_timeout=0.3)
+
+
+async def test_attachment_option(standin: StandIn, world: World, bot: TinyBot) -> None:
+    """An ATTACHMENT option is resolved and its file downloadable from the stand-in."""
+    result = await standin.invoke(world.alice, "upload", {"file": Upload("log.txt", b"hello file")})
+    assert result.content == "log.txt: 10 bytes, starts b'hell'"
+
+
+async def test_context_menus(standin: StandIn, world: World, bot: TinyBot) -> None:
+    """User and message context-menu commands get their resolved target."""
+    befriended = await standin.invoke_context_menu(world.alice, "Befriend", world.bob)
+    assert (befriended.content, befriended.ephemeral) == ("befriended bob", True)
+    posted = await world.bob.post_message(world.general, "one day at a time")
+    quoted = await standin.invoke_context_menu(world.alice, "Quote", posted)
+    assert quoted.content == "quoted bob: one day at a time"
+    with pytest.raises(InvocationRefused, match="not synced"):
+        await standin.invoke_context_menu(world.alice, "Quote", world.bob)
