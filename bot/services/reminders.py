@@ -284,12 +284,18 @@ class ReminderDispatcher:
         self._retry_delay = retry_delay
         self._batch = batch
         self._wake = asyncio.Event()
+        self._waiting = False
         self._task: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
         """Whether the dispatcher task is alive."""
         return self._task is not None and not self._task.done()
+
+    @property
+    def idle(self) -> bool:
+        """Whether the dispatcher is asleep until the next reminder, with nothing to do before it."""
+        return self.running and self._waiting and not self._wake.is_set()
 
     def start(self) -> None:
         """Start the dispatcher task (on the running loop) and listen for schedule changes."""
@@ -355,11 +361,15 @@ class ReminderDispatcher:
 
     async def _wait(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if woken."""
+        if self._wake.is_set():  # woken while busy: look again at once
+            return
         waiter = asyncio.ensure_future(self._wake.wait())
         sleeper = asyncio.ensure_future(self._sleep(seconds))
+        self._waiting = True
         try:
             await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._waiting = False
             for task in (waiter, sleeper):
                 task.cancel()
             await asyncio.gather(waiter, sleeper, return_exceptions=True)

@@ -37,6 +37,8 @@ class VirtualTime:
         self.now = now
         self.sleep_calls = 0
         self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
+        self.idle: Callable[[], bool] = lambda: True
+        """Whether the sleeper under test is settled (set to the dispatcher's ``idle``)."""
 
     def clock(self) -> datetime:
         """The current virtual time."""
@@ -57,8 +59,13 @@ class VirtualTime:
         """When the pending sleepers wake, earliest first."""
         return sorted(deadline for deadline, future in self._sleepers if not future.done())
 
+    async def settle(self) -> None:
+        """Wait until the sleeper under test has done all it can and sleeps again."""
+        await until(self.idle)
+
     async def advance_to(self, moment: datetime) -> None:
-        """Move time to ``moment``, wake the sleepers it reaches, and wait for the sleeper to sleep again."""
+        """Move time to ``moment``, wake the sleepers it reaches, and wait until all is settled again."""
+        await self.settle()
         calls = self.sleep_calls
         self.now = moment
         woken = False
@@ -67,7 +74,7 @@ class VirtualTime:
                 future.set_result(None)
                 woken = True
         if woken:
-            await until(lambda: self.sleep_calls > calls and bool(self.deadlines))
+            await until(lambda: self.sleep_calls > calls and self.idle())
 
 
 async def until(condition: Callable[[], bool], limit: float = 5.0) -> None:
