@@ -59,8 +59,6 @@ class Connection:
     ws: web.WebSocketResponse
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     writer: asyncio.Task[None] | None = None
-    heartbeat_waiters: list[asyncio.Future[None]] = field(default_factory=list)
-    barrier_pending: int = 0
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame for the writer."""
@@ -90,6 +88,23 @@ class GatewaySession:
     buffer: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     connection: Connection | None = None
     resumes: int = 0
+    heartbeat_seq: int = 0
+    """The highest sequence number a client heartbeat reported (everything up to it was parsed)."""
+    barriers: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+
+    def note_heartbeat(self, data: Any) -> None:
+        """A client heartbeat carries its last sequence number; release barriers it passed."""
+        if isinstance(data, int) and data > self.heartbeat_seq:
+            self.heartbeat_seq = data
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, fut in self.barriers:
+            if fut.done():
+                continue
+            if target <= self.heartbeat_seq:
+                fut.set_result(None)
+            else:
+                still.append((target, fut))
+        self.barriers = still
 
     def has(self, intent: Intent) -> bool:
         """Whether the session identified with ``intent``."""
@@ -166,8 +181,11 @@ class Gateway:
         """Barrier: return once the client has parsed every event sent so far.
 
         Asks the client for a heartbeat (op 1) behind the queued events; discord.py handles
-        frames in order, so its answer means everything before it went through its parsers.
-        During an :meth:`outage` it returns at once (the events are replayed on RESUME).
+        frames in order and its heartbeat carries the last sequence number it handled, so a
+        heartbeat at or past the last dispatch means everything went through its parsers. No
+        request is sent when nothing was dispatched since (discord.py rate-limits its own
+        gateway sends to about 110 a minute per connection). During an :meth:`outage` it
+        returns at once (the events are replayed on RESUME).
         """
         if self._gate is not None:
             return  # an outage: events wait in the session buffer until the client resumes
@@ -177,9 +195,10 @@ class Gateway:
             for session in self.live_sessions():
                 conn = session.connection
                 assert conn is not None
+                if session.heartbeat_seq >= session.seq:
+                    continue  # the client already reported parsing everything
                 fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                conn.heartbeat_waiters.append(fut)
-                conn.barrier_pending += 1
+                session.barriers.append((session.seq, fut))
                 conn.send({"op": OP_HEARTBEAT, "d": None, "t": None, "s": None})
                 waits.append(fut)
             await asyncio.gather(*waits)
@@ -268,9 +287,6 @@ class Gateway:
             conn.queue.put_nowait(None)
             if conn.writer is not None:
                 await conn.writer
-            for fut in conn.heartbeat_waiters:
-                if not fut.done():
-                    fut.cancel()
             self._notify()
             log.debug("gateway connection closed (%s)", ws.close_code)
         return ws
@@ -279,11 +295,8 @@ class Gateway:
         self, conn: Connection, session: GatewaySession | None, op: int, data: Any
     ) -> GatewaySession | None:
         if op == OP_HEARTBEAT:
-            if conn.barrier_pending and conn.heartbeat_waiters:
-                conn.barrier_pending -= 1
-                fut = conn.heartbeat_waiters.pop(0)
-                if not fut.done():
-                    fut.set_result(None)
+            if session is not None:
+                session.note_heartbeat(data)
             conn.send({"op": OP_HEARTBEAT_ACK, "d": None, "t": None, "s": None})
             return session
         if op == OP_IDENTIFY:
@@ -371,6 +384,8 @@ class Gateway:
             conn.send({"op": OP_DISPATCH, "t": t, "s": s, "d": d})
         conn.send({"op": OP_DISPATCH, "t": "RESUMED", "s": None, "d": {"_trace": ['["standin-gateway"]']}})
         session.connection = conn
+        if session.barriers:
+            conn.send({"op": OP_HEARTBEAT, "d": None, "t": None, "s": None})
         session.resumes += 1
         self.resumes += 1
         self.standin.record_transcript("gateway", f"bot resumed ({len(missed)} missed events replayed)")

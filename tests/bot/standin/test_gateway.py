@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 import pytest
 
@@ -137,3 +139,15 @@ async def test_transcript_reads_like_a_conversation(standin: StandIn, world: Wor
     lines = standin.format_transcript().splitlines()
     assert "[#general] alice: /ping secret:True" in lines
     assert f"[#general] {standin.bot_user.username} → alice (ephemeral): pong" in lines
+
+
+async def test_sync_survives_a_reconnect(standin: StandIn, world: World, bot: TinyBot) -> None:
+    """A barrier in flight when the socket drops completes after the client resumes."""
+    carol = world.guild.add_member("carol")
+    barrier = asyncio.create_task(standin.sync())
+    await asyncio.sleep(0)
+    await standin.disconnect()
+    await barrier
+    guild = bot.get_guild(world.guild.id)
+    assert guild is not None and guild.get_member(carol.id) is not None
+    assert standin.gateway.resumes == 1
