@@ -110,7 +110,7 @@ def render_history_chart(history: History, *, width: int = 800, height: int = 42
         return plot.bottom - craving / 10 * plot.height
 
     for index, entry in enumerate(days):
-        if entry.checkin is not None and not entry.checkin.sober:
+        if entry.checkin is not None and entry.checkin.sober is False:
             band_left = plot.left + slot * index
             draw.rectangle((band_left, plot.top, band_left + slot, plot.bottom), fill=_NOT_SOBER_BAND)
     for mood in range(1, 6):
@@ -145,7 +145,8 @@ def render_history_chart(history: History, *, width: int = 800, height: int = 42
             craving_points.append(None)
         else:
             mood_points.append((x_of(index), y_mood(entry.checkin.mood)))
-            craving_points.append((x_of(index), y_craving(entry.checkin.craving)))
+            told = entry.checkin.craving  # None for a quick check-in not completed: a gap
+            craving_points.append(None if told is None else (x_of(index), y_craving(told)))
     radius = max(2, min(5, int(slot / s / 3))) * s
     for run in _runs(craving_points):
         if len(run) > 1:
@@ -160,7 +161,7 @@ def render_history_chart(history: History, *, width: int = 800, height: int = 42
     # Not-sober crosses sit under the axis, clear of the points.
     cross = max(3, min(5, int(slot / s / 3))) * s
     for index, entry in enumerate(days):
-        if entry.checkin is not None and not entry.checkin.sober:
+        if entry.checkin is not None and entry.checkin.sober is False:
             x, y = x_of(index), plot.bottom + 12 * s
             draw.line((x - cross, y - cross, x + cross, y + cross), fill=_NOT_SOBER_MARK, width=2 * s)
             draw.line((x - cross, y + cross, x + cross, y - cross), fill=_NOT_SOBER_MARK, width=2 * s)

@@ -19,7 +19,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from bot.db.connection import Database
 from bot.db.repositories import checkins as repo
@@ -27,7 +27,7 @@ from bot.db.repositories.guilds import ensure_guild, get_settings
 from bot.errors import UserError
 from bot.services.guidance import GuidanceLibrary, Passage
 from bot.services.localtime import canonical_timezone, epoch_day, from_epoch_day, timezone_suggestions
-from bot.services.membertime import member_time
+from bot.services.membertime import MemberTime, member_time
 from bot.services.reminders import reschedule_reminder
 from bot.services.sobriety import days_sober, setting_channel_id
 from bot.timeutil import Clock
@@ -83,14 +83,24 @@ _FALLBACK_TOPICS = ("what-it-is", "why")
 
 @dataclass(frozen=True, slots=True)
 class Checkin:
-    """One day's check-in."""
+    """One day's check-in. ``craving`` and ``sober`` are ``None`` in a quick check-in not yet completed."""
 
     day: date
     mood: int
-    craving: int
-    sober: bool
+    craving: int | None
+    sober: bool | None
     note: str | None
     recorded_at: datetime
+
+    @property
+    def complete(self) -> bool:
+        """Whether craving and sober were told (always, except for a quick check-in)."""
+        return self.craving is not None and self.sober is not None
+
+    @property
+    def needs_support(self) -> bool:
+        """Craving of 7 or more, or a day not sober."""
+        return (self.craving is not None and self.craving >= CRAVING_SUPPORT_THRESHOLD) or self.sober is False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +160,7 @@ class History:
     """Over all time, not only the period."""
     average_mood: float | None
     average_craving: float | None
+    """Over the check-ins that told a craving."""
     timezone: str
     timezone_notice: bool
 
@@ -198,11 +209,17 @@ def _checkin(row: repo.CheckinRow) -> Checkin:
     return Checkin(from_epoch_day(row.day), row.mood, row.craving, row.sober, row.note, row.recorded_at)
 
 
-def _validate(mood: int, craving: int, note: str | None) -> str | None:
+def _validate_mood(mood: int) -> None:
     if isinstance(mood, bool) or not isinstance(mood, int) or not 1 <= mood <= 5:
         raise UserError("Mood must be a whole number from 1 (awful) to 5 (great).")
+
+
+def _validate_craving(craving: int) -> None:
     if isinstance(craving, bool) or not isinstance(craving, int) or not 0 <= craving <= 10:
         raise UserError("Craving must be a whole number from 0 (none at all) to 10 (the strongest).")
+
+
+def _validate_note(note: str | None) -> str | None:
     if note is None:
         return None
     note = note.strip()
@@ -246,36 +263,99 @@ class CheckinService:
 
         :class:`UserError` for a mood outside 1–5, a craving outside 0–10 or a note over 1000 characters.
         """
-        note = _validate(mood, craving, note)
+        _validate_mood(mood)
+        _validate_craving(craving)
+        note = _validate_note(note)
         now = self._clock()
-        needs_support = craving >= CRAVING_SUPPORT_THRESHOLD or not sober
-        passage = self.support_passage(craving, sober) if needs_support else None
 
         def work(conn: sqlite3.Connection) -> CheckinResult:
             here = member_time(conn, guild_id, user_id, now)
             ensure_guild(conn, guild_id, now)
             row = repo.CheckinRow(guild_id, user_id, here.today_day, mood, craving, bool(sober), note, now)
             replaced = repo.upsert_checkin(conn, row)
-            streaks = compute_streaks(repo.checkin_days(conn, guild_id, user_id), here.today_day)
-            sobriety = repo.get_sobriety(conn, guild_id, user_id)
-            settings = get_settings(conn, guild_id)
-            crisis = (settings.get(CRISIS_RESOURCES_SETTING) or DEFAULT_CRISIS_RESOURCES) if needs_support else None
-            return CheckinResult(
-                checkin=_checkin(row),
-                replaced=replaced,
-                streak=streaks.current,
-                longest_streak=streaks.longest,
-                sober_days=None if sobriety is None else days_sober(from_epoch_day(sobriety.since_day), here.today),
-                needs_support=needs_support,
-                passage=passage,
-                crisis_resources=crisis,
-                timezone=here.timezone,
-                timezone_notice=here.notice,
-                reminder_notice=repo.take_reminder_notice(conn, guild_id, user_id),
-                share_channel_id=setting_channel_id(settings, CHECKIN_CHANNEL_SETTING),
-            )
+            return self._result(conn, guild_id, user_id, row, replaced, here)
 
         return await self._db.transaction(work)
+
+    async def record_quick_checkin(self, guild_id: int, user_id: int, mood: int) -> CheckinResult:
+        """Record only today's mood (a mood button on the reminder DM); complete it with :meth:`complete_checkin`.
+
+        If today already has a check-in, only its mood changes. It counts for streaks at once.
+        """
+        _validate_mood(mood)
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> CheckinResult:
+            here = member_time(conn, guild_id, user_id, now)
+            ensure_guild(conn, guild_id, now)
+            replaced = repo.upsert_mood(conn, guild_id, user_id, here.today_day, mood, now)
+            row = repo.get_checkin(conn, guild_id, user_id, here.today_day)
+            assert row is not None
+            return self._result(conn, guild_id, user_id, row, replaced, here)
+
+        return await self._db.transaction(work)
+
+    async def complete_checkin(
+        self, guild_id: int, user_id: int, day: date, craving: int, sober: bool, note: str | None = None
+    ) -> CheckinResult:
+        """Add craving, sober and note to the check-in of ``day`` (today or yesterday, local), keeping its mood.
+
+        For the modal after a quick check-in, which may be submitted after midnight: it completes the
+        day the quick check-in was for. :class:`UserError` if that day has no check-in or is older.
+        """
+        _validate_craving(craving)
+        note = _validate_note(note)
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> CheckinResult:
+            here = member_time(conn, guild_id, user_id, now)
+            if not here.today - timedelta(days=1) <= day <= here.today:
+                raise UserError(
+                    "That check-in is from more than a day ago, so it can't be completed now. "
+                    "You can check in for today with /checkin today."
+                )
+            if not repo.complete_checkin(conn, guild_id, user_id, epoch_day(day), craving, bool(sober), note):
+                raise UserError(
+                    f"I couldn't find your check-in of {day.isoformat()} to complete. "
+                    "You can check in for today with /checkin today."
+                )
+            row = repo.get_checkin(conn, guild_id, user_id, epoch_day(day))
+            assert row is not None
+            return self._result(conn, guild_id, user_id, row, True, here)
+
+        return await self._db.transaction(work)
+
+    def _result(
+        self,
+        conn: sqlite3.Connection,
+        guild_id: int,
+        user_id: int,
+        row: repo.CheckinRow,
+        replaced: bool,
+        here: MemberTime,
+    ) -> CheckinResult:
+        """The reply's facts about a check-in just written, read in the same unit of work."""
+        checkin = _checkin(row)
+        streaks = compute_streaks(repo.checkin_days(conn, guild_id, user_id), here.today_day)
+        sobriety = repo.get_sobriety(conn, guild_id, user_id)
+        settings = get_settings(conn, guild_id)
+        needs_support = checkin.needs_support
+        return CheckinResult(
+            checkin=checkin,
+            replaced=replaced,
+            streak=streaks.current,
+            longest_streak=streaks.longest,
+            sober_days=None if sobriety is None else days_sober(from_epoch_day(sobriety.since_day), here.today),
+            needs_support=needs_support,
+            passage=self.support_passage(checkin.craving or 0, checkin.sober is not False) if needs_support else None,
+            crisis_resources=(settings.get(CRISIS_RESOURCES_SETTING) or DEFAULT_CRISIS_RESOURCES)
+            if needs_support
+            else None,
+            timezone=here.timezone,
+            timezone_notice=here.notice,
+            reminder_notice=repo.take_reminder_notice(conn, guild_id, user_id),
+            share_channel_id=setting_channel_id(settings, CHECKIN_CHANNEL_SETTING),
+        )
 
     def support_passage(self, craving: int, sober: bool) -> Passage | None:
         """The guidance passage to quote to a member who is struggling (not sober, or craving hard)."""
@@ -304,14 +384,15 @@ class CheckinService:
             streaks = compute_streaks(all_days, last)
             entries = tuple(HistoryDay(from_epoch_day(d), rows.get(d)) for d in range(first, last + 1))
             made = list(rows.values())
+            cravings = [c.craving for c in made if c.craving is not None]
             return History(
                 days=entries,
                 checkins=len(made),
-                not_sober_days=sum(1 for c in made if not c.sober),
+                not_sober_days=sum(1 for c in made if c.sober is False),
                 current_streak=streaks.current,
                 longest_streak=streaks.longest,
                 average_mood=sum(c.mood for c in made) / len(made) if made else None,
-                average_craving=sum(c.craving for c in made) / len(made) if made else None,
+                average_craving=sum(cravings) / len(cravings) if cravings else None,
                 timezone=here.timezone,
                 timezone_notice=here.notice,
             )

@@ -15,7 +15,8 @@ CREATE TABLE checkin_members (
     PRIMARY KEY (guild_id, user_id)
 ) WITHOUT ROWID;
 
--- One check-in per member, server and local day; a second one that day replaces it.
+-- One check-in per member, server and local day; a second one that day replaces it. craving and
+-- sober are NULL only in a quick check-in (a mood button on the reminder DM) not yet completed.
 -- Compact by design (31 bytes of record, 35-40 bytes a row on disk without a note): WITHOUT
 -- ROWID clusters the rows by (guild, member, day), so a member's history is one contiguous
 -- range and no rowid is stored; 0 and 1 cost no byte beyond their type in the record header.
@@ -26,8 +27,8 @@ CREATE TABLE checkins (
     user_id         INTEGER NOT NULL,
     day             INTEGER NOT NULL,
     mood            INTEGER NOT NULL CHECK (mood BETWEEN 1 AND 5),
-    craving         INTEGER NOT NULL CHECK (craving BETWEEN 0 AND 10),
-    sober           INTEGER NOT NULL CHECK (sober IN (0, 1)),
+    craving         INTEGER CHECK (craving IS NULL OR craving BETWEEN 0 AND 10),
+    sober           INTEGER CHECK (sober IS NULL OR sober IN (0, 1)),
     note            TEXT CHECK (note IS NULL OR length(note) BETWEEN 1 AND 1000),
     recorded_offset INTEGER NOT NULL CHECK (recorded_offset BETWEEN -86400 AND 172800),
     PRIMARY KEY (guild_id, user_id, day)

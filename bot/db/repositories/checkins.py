@@ -23,6 +23,7 @@ __all__ = [
     "celebrated_milestones",
     "checkin_days",
     "checkins_between",
+    "complete_checkin",
     "delete_celebration",
     "delete_celebrations",
     "delete_reminder",
@@ -43,6 +44,7 @@ __all__ = [
     "sobriety_candidates",
     "take_reminder_notice",
     "upsert_checkin",
+    "upsert_mood",
     "upsert_reminder",
 ]
 
@@ -102,8 +104,8 @@ class CheckinRow:
     user_id: int
     day: int
     mood: int
-    craving: int
-    sober: bool
+    craving: int | None
+    sober: bool | None
     note: str | None
     recorded_at: datetime
 
@@ -118,8 +120,8 @@ def _checkin(row: sqlite3.Row) -> CheckinRow:
         user_id=int(row[1]),
         day=day,
         mood=int(row[3]),
-        craving=int(row[4]),
-        sober=bool(row[5]),
+        craving=None if row[4] is None else int(row[4]),
+        sober=None if row[5] is None else bool(row[5]),
         note=None if row[6] is None else str(row[6]),
         recorded_at=from_timestamp(day * _SECONDS_PER_DAY + int(row[7])),
     )
@@ -134,9 +136,39 @@ def upsert_checkin(conn: sqlite3.Connection, row: CheckinRow) -> bool:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET mood = excluded.mood, craving = excluded.craving, "
         "sober = excluded.sober, note = excluded.note, recorded_offset = excluded.recorded_offset",
-        (row.guild_id, row.user_id, row.day, row.mood, row.craving, int(row.sober), row.note, offset),
+        (row.guild_id, row.user_id, row.day, row.mood, row.craving, _flag(row.sober), row.note, offset),
     )
     return replaced
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def upsert_mood(conn: sqlite3.Connection, guild_id: int, user_id: int, day: int, mood: int, now: datetime) -> bool:
+    """Record only the mood of the member's day (a quick check-in), keeping anything else already told.
+
+    ``True`` if the day already had a check-in.
+    """
+    replaced = has_checkin(conn, guild_id, user_id, day)
+    conn.execute(
+        "INSERT INTO checkins (guild_id, user_id, day, mood, recorded_offset) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET mood = excluded.mood, "
+        "recorded_offset = excluded.recorded_offset",
+        (guild_id, user_id, day, mood, to_timestamp(now) - day * _SECONDS_PER_DAY),
+    )
+    return replaced
+
+
+def complete_checkin(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, day: int, craving: int, sober: bool, note: str | None
+) -> bool:
+    """Fill in craving, sober and note of an existing check-in; ``False`` if that day has none."""
+    cursor = conn.execute(
+        "UPDATE checkins SET craving = ?, sober = ?, note = ? WHERE guild_id = ? AND user_id = ? AND day = ?",
+        (craving, int(sober), note, guild_id, user_id, day),
+    )
+    return cursor.rowcount > 0
 
 
 def has_checkin(conn: sqlite3.Connection, guild_id: int, user_id: int, day: int) -> bool:

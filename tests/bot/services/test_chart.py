@@ -20,7 +20,7 @@ CRAVING_ORANGE = (222, 118, 22)
 NOT_SOBER_RED = (196, 40, 40)
 
 
-def _history(days: int, checkins: dict[int, tuple[int, int, bool]]) -> History:
+def _history(days: int, checkins: dict[int, tuple[int, int | None, bool | None]]) -> History:
     """A history of ``days`` days ending 30 April 2024, with check-ins at the given day indexes."""
     last = date(2024, 4, 30)
     entries = []
@@ -101,6 +101,19 @@ def test_gap_days_leave_a_gap_in_the_lines() -> None:
     gap = (int(92 + slot * 2.8), y_mood - 3, int(92 + slot * 4.2), y_mood + 3)
     assert _count_near(image, MOOD_BLUE, joined) > 10
     assert _count_near(image, MOOD_BLUE, gap) == 0
+
+
+def test_uncompleted_quick_checkin_shows_mood_only() -> None:
+    """A quick check-in without craving draws its mood point and leaves the craving line broken."""
+    history = _history(7, {2: (3, 5, True), 3: (3, None, None), 4: (3, 5, True)})
+    image = _decode(render_history_chart(history))
+    slot = (738 - 92) / 7
+    x = int(92 + slot * 3.5)
+    y_mood = int(328 - (3 - 1) / 4 * (328 - 58))
+    y_craving = int(328 - 5 / 10 * (328 - 58))
+    assert _count_near(image, MOOD_BLUE, (x - 4, y_mood - 4, x + 4, y_mood + 4)) > 10
+    assert _count_near(image, CRAVING_ORANGE, (x - 4, y_craving - 4, x + 4, y_craving + 4)) == 0
+    assert _count_near(image, NOT_SOBER_RED, (x - 8, 330, x + 8, 350)) == 0
 
 
 def test_empty_history_still_renders() -> None:

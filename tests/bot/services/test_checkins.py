@@ -340,3 +340,65 @@ async def test_timezone_change_moves_the_reminder_and_wakes(db: Database, clock:
     assert woken == [True]
     info = await reminders.get_reminder(G1, U1)
     assert info is not None and info.next_due_at == at(NY, 2024, 5, 1, 20) and info.timezone == NY
+
+
+# --------------------------------------------------------------------------- quick check-ins from the reminder DM
+
+
+async def test_quick_checkin_then_completion_across_midnight(service: CheckinService, clock: FakeClock) -> None:
+    """A mood button records today at once; the modal completes that day even after midnight."""
+    await service.set_timezone(G1, U1, NY)
+    clock.now = at(NY, 2024, 5, 1, 23, 58)
+    quick = await service.record_quick_checkin(G1, U1, 2)
+    assert (quick.day, quick.replaced, quick.streak) == (date(2024, 5, 1), False, 1)
+    assert not quick.checkin.complete and quick.checkin.craving is None and quick.checkin.sober is None
+    assert not quick.needs_support and quick.passage is None
+    clock.now = at(NY, 2024, 5, 2, 0, 3)
+    done = await service.complete_checkin(G1, U1, quick.day, craving=8, sober=True, note="hard night")
+    assert done.day == date(2024, 5, 1) and done.replaced and done.checkin.complete
+    assert (done.checkin.mood, done.checkin.craving, done.checkin.note) == (2, 8, "hard night")
+    assert done.needs_support and done.passage is not None and done.crisis_resources is not None
+    assert not (await service.checked_in_today(G1, U1))
+
+
+async def test_quick_checkin_keeps_what_was_already_told(service: CheckinService) -> None:
+    """A mood button pressed after a full check-in changes only the mood."""
+    await service.record_checkin(G1, U1, 4, 3, False, "slipped")
+    quick = await service.record_quick_checkin(G1, U1, 1)
+    assert quick.replaced
+    assert (quick.checkin.mood, quick.checkin.craving, quick.checkin.sober, quick.checkin.note) == (
+        1,
+        3,
+        False,
+        "slipped",
+    )
+    assert quick.needs_support
+
+
+async def test_incomplete_checkins_in_history_numbers(service: CheckinService, clock: FakeClock) -> None:
+    """An uncompleted quick check-in counts as a check-in and a mood, not as a craving or a sober day."""
+    await service.record_checkin(G1, U1, 4, 6, True)
+    clock.advance(days=1)
+    await service.record_quick_checkin(G1, U1, 2)
+    history = await service.history(G1, U1, 7)
+    assert (history.checkins, history.not_sober_days, history.current_streak) == (2, 0, 2)
+    assert history.average_mood == pytest.approx(3.0)
+    assert history.average_craving == pytest.approx(6.0)
+
+
+async def test_completion_is_refused_for_missing_or_old_days(service: CheckinService, clock: FakeClock) -> None:
+    """Completing a day without a check-in, or older than yesterday, is a UserError; bad values too."""
+    with pytest.raises(UserError, match="couldn't find"):
+        await service.complete_checkin(G1, U1, date(2024, 5, 1), 3, True)
+    quick = await service.record_quick_checkin(G1, U1, 3)
+    with pytest.raises(UserError, match="Craving"):
+        await service.complete_checkin(G1, U1, quick.day, 12, True)
+    with pytest.raises(UserError, match="1001 characters"):
+        await service.complete_checkin(G1, U1, quick.day, 2, True, "n" * 1001)
+    with pytest.raises(UserError, match="Mood"):
+        await service.record_quick_checkin(G1, U1, 9)
+    clock.advance(days=2)
+    with pytest.raises(UserError, match="more than a day ago"):
+        await service.complete_checkin(G1, U1, quick.day, 3, True)
+    stored = await service.checkin_on(G1, U1, quick.day)
+    assert stored is not None and not stored.complete
