@@ -1,0 +1,501 @@
+"""Tests of the buddy-matching storage."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import pytest
+
+from bot.db.connection import Database
+from bot.db.repositories import buddies as repo
+from bot.db.repositories import guilds
+from bot.timeutil import to_timestamp
+
+T = TypeVar("T")
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+G = 10  # guild
+MEN, WOMEN = 501, 502
+
+
+async def run(db: Database, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` as one transaction (the guild row exists first)."""
+
+    def unit(conn: sqlite3.Connection) -> T:
+        guilds.ensure_guild(conn, G, NOW)
+        guilds.ensure_guild(conn, G + 1, NOW)
+        return fn(conn)
+
+    return await db.transaction(unit)
+
+
+def member(conn: sqlite3.Connection, user_id: int, roles: tuple[int, ...] = (), guild: int = G, days: int = 30) -> None:
+    """Store a member who joined ``days`` ago holding ``roles`` (all groups)."""
+    repo.upsert_member(conn, guild, user_id, NOW - timedelta(days=days), NOW)
+    repo.set_member_groups(conn, guild, user_id, roles)
+
+
+def groups(conn: sqlite3.Connection, guild: int = G) -> None:
+    repo.add_group(conn, guild, MEN, NOW, 1)
+    repo.add_group(conn, guild, WOMEN, NOW, 1)
+
+
+# --------------------------------------------------------------------------- groups and members
+
+
+async def test_groups_are_added_once_and_listed_per_server(db: Database) -> None:
+    """Adding a group twice reports it; each server has its own groups."""
+
+    def work(conn: sqlite3.Connection) -> tuple[bool, bool, list[int], list[int]]:
+        first = repo.add_group(conn, G, MEN, NOW, 1)
+        again = repo.add_group(conn, G, MEN, NOW, 1)
+        repo.add_group(conn, G, WOMEN, NOW + timedelta(seconds=1), 1)
+        repo.add_group(conn, G + 1, 999, NOW, 1)
+        return first, again, repo.list_groups(conn, G), repo.list_groups(conn, G + 1)
+
+    assert await run(db, work) == (True, False, [MEN, WOMEN], [999])
+
+
+async def test_group_columns_follow_the_roles_held(db: Database) -> None:
+    """One group role gives a group; none or several give none, with the count kept."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[int, int | None]]:
+        groups(conn)
+        member(conn, 1, ())
+        member(conn, 2, (MEN,))
+        member(conn, 3, (MEN, WOMEN))
+        rows = [repo.get_member(conn, G, uid) for uid in (1, 2, 3)]
+        return [(r.group_count, r.group_role_id) for r in rows if r is not None]
+
+    assert await run(db, work) == [(0, None), (1, MEN), (2, None)]
+
+
+async def test_removing_a_group_refreshes_its_holders(db: Database) -> None:
+    """A member holding two groups holds the other one after a removal; one holding only it, none."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], list[tuple[int, int | None]], frozenset[int]]:
+        groups(conn)
+        member(conn, 2, (MEN,))
+        member(conn, 3, (MEN, WOMEN))
+        holders = repo.remove_group(conn, G, MEN)
+        rows = [repo.get_member(conn, G, uid) for uid in (2, 3)]
+        return holders, [(r.group_count, r.group_role_id) for r in rows if r], repo.group_roles_of(conn, G, 3)
+
+    holders, states, roles = await run(db, work)
+    assert holders == [2, 3]
+    assert states == [(0, None), (1, WOMEN)]
+    assert roles == frozenset({WOMEN})
+
+
+async def test_only_group_roles_can_be_stored(db: Database) -> None:
+    """A role that is not a group of the server is refused by the schema."""
+
+    def work(conn: sqlite3.Connection) -> None:
+        groups(conn)
+        member(conn, 1, (12345,))
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await run(db, work)
+
+
+async def test_upsert_keeps_join_time_and_clears_left(db: Database) -> None:
+    """A later report without a join time keeps the stored one; a returning member is in again."""
+
+    def work(conn: sqlite3.Connection) -> tuple[datetime | None, datetime | None, datetime | None]:
+        repo.upsert_member(conn, G, 1, NOW - timedelta(days=3), NOW)
+        repo.mark_left(conn, G, 1, NOW)
+        left = repo.get_member(conn, G, 1)
+        repo.upsert_member(conn, G, 1, None, NOW)
+        back = repo.get_member(conn, G, 1)
+        assert left is not None and back is not None
+        return left.left_at, back.left_at, back.joined_at
+
+    left_at, back_left_at, joined = await run(db, work)
+    assert left_at == NOW and back_left_at is None and joined == NOW - timedelta(days=3)
+
+
+async def test_told_and_several_notice_flags(db: Database) -> None:
+    """The once-only flags are stored and the several-groups notice can be cleared."""
+
+    def work(conn: sqlite3.Connection) -> tuple[datetime | None, datetime | None, datetime | None]:
+        member(conn, 1)
+        repo.mark_told(conn, G, 1, NOW)
+        repo.set_several_notice(conn, G, 1, NOW)
+        first = repo.get_member(conn, G, 1)
+        repo.set_several_notice(conn, G, 1, None)
+        second = repo.get_member(conn, G, 1)
+        assert first is not None and second is not None
+        return first.told_at, first.several_notice_at, second.several_notice_at
+
+    assert await run(db, work) == (NOW, NOW, None)
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+async def test_queue_order_place_and_first_in_line(db: Database) -> None:
+    """The queue is first-in-line, then oldest, then user id; places count within the group."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], list[tuple[int, int] | None], bool]:
+        groups(conn)
+        for uid, roles in ((1, (MEN,)), (2, (MEN,)), (3, (WOMEN,)), (4, (MEN,)), (5, ())):
+            member(conn, uid, roles)
+        assert repo.enqueue(conn, G, 1, NOW, "request")
+        repo.enqueue(conn, G, 2, NOW - timedelta(hours=1), "auto")
+        repo.enqueue(conn, G, 3, NOW - timedelta(hours=2), "auto")
+        repo.enqueue(conn, G, 4, NOW + timedelta(hours=1), "requeue", first_in_line=True)
+        repo.enqueue(conn, G, 5, NOW, "request")
+        again = repo.enqueue(conn, G, 1, NOW + timedelta(days=1), "request")
+        order = [r.user_id for r in repo.list_queue(conn, G)]
+        places = [repo.queue_place(conn, G, uid) for uid in (1, 2, 3, 4, 5, 6)]
+        return order, places, again
+
+    order, places, again = await run(db, work)
+    assert order == [4, 3, 2, 1, 5]
+    assert places == [(3, 3), (2, 3), (1, 1), (1, 3), None, None]
+    assert again is False
+
+
+async def test_enqueue_again_keeps_place_but_can_move_to_front(db: Database) -> None:
+    """A member already waiting keeps their time; first_in_line moves them to the head."""
+
+    def work(conn: sqlite3.Connection) -> tuple[datetime, bool]:
+        member(conn, 1)
+        repo.enqueue(conn, G, 1, NOW, "request")
+        repo.enqueue(conn, G, 1, NOW + timedelta(days=2), "requeue", first_in_line=True)
+        entry = repo.queue_entry(conn, G, 1)
+        assert entry is not None
+        return entry.queued_at, entry.first_in_line
+
+    assert await run(db, work) == (NOW, True)
+
+
+async def test_dequeue_paging_and_count(db: Database) -> None:
+    """Members leave the queue; pages follow queue order."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], int]:
+        for uid in range(1, 6):
+            member(conn, uid)
+            repo.enqueue(conn, G, uid, NOW + timedelta(minutes=uid), "request")
+        repo.dequeue(conn, G, [2, 4])
+        return [r.user_id for r in repo.list_queue(conn, G, 2, 1)], repo.count_queue(conn, G)
+
+    assert await run(db, work) == ([3, 5], 3)
+
+
+# --------------------------------------------------------------------------- volunteers
+
+
+async def test_volunteer_offer_since_moves_only_when_offered_again(db: Database) -> None:
+    """Changing the maximum keeps ``since``; stopping and offering again resets it."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[bool, int | None, datetime]]:
+        groups(conn)
+        member(conn, 1, (MEN,))
+        out = []
+        repo.set_volunteer(conn, G, 1, True, None, NOW)
+        repo.set_volunteer(conn, G, 1, True, 3, NOW + timedelta(days=1))
+        for when, available in ((NOW + timedelta(days=2), False), (NOW + timedelta(days=3), True)):
+            row = repo.get_volunteer(conn, G, 1)
+            assert row is not None
+            out.append((row.available, row.max_buddies, row.since))
+            repo.set_volunteer(conn, G, 1, available, 3, when)
+        row = repo.get_volunteer(conn, G, 1)
+        assert row is not None
+        out.append((row.available, row.max_buddies, row.since))
+        return out
+
+    assert await run(db, work) == [
+        (True, 3, NOW),
+        (False, 3, NOW),
+        (True, 3, NOW + timedelta(days=3)),
+    ]
+
+
+async def test_volunteers_of_groups_skips_unavailable_groupless_and_departed(db: Database) -> None:
+    """Only available volunteers in the server with exactly one group are listed."""
+
+    def work(conn: sqlite3.Connection) -> list[int]:
+        groups(conn)
+        for uid, roles in ((1, (MEN,)), (2, ()), (3, (MEN, WOMEN)), (4, (WOMEN,)), (5, (MEN,))):
+            member(conn, uid, roles)
+            repo.set_volunteer(conn, G, uid, True, None, NOW)
+        repo.set_volunteer(conn, G, 4, False, None, NOW)
+        repo.mark_left(conn, G, 5, NOW)
+        return [v.user_id for v in repo.volunteers_of_groups(conn, G)]
+
+    assert await run(db, work) == [1]
+
+
+async def test_leaving_stops_volunteering(db: Database) -> None:
+    """mark_left makes the offer unavailable."""
+
+    def work(conn: sqlite3.Connection) -> bool:
+        member(conn, 1)
+        repo.set_volunteer(conn, G, 1, True, 2, NOW)
+        repo.mark_left(conn, G, 1, NOW)
+        row = repo.get_volunteer(conn, G, 1)
+        assert row is not None
+        return row.available
+
+    assert await run(db, work) is False
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+async def test_one_live_pair_per_two_members_either_way(db: Database) -> None:
+    """A second live pair of the same two members, in either direction, is refused by the schema."""
+    await run(db, lambda c: repo.insert_pair(c, G, 1, 2, MEN, status="active", now=NOW))
+    with pytest.raises(sqlite3.IntegrityError):
+        await run(db, lambda c: repo.insert_pair(c, G, 2, 1, MEN, status="proposed", now=NOW))
+
+
+async def test_ended_pair_allows_a_new_one_and_counts_as_past(db: Database) -> None:
+    """After a pair ends the two may be paired again (by hand); the ended one is remembered."""
+
+    def work(conn: sqlite3.Connection) -> tuple[bool, bool, int]:
+        first = repo.insert_pair(conn, G, 1, 2, MEN, status="active", now=NOW)
+        before = repo.paired_before(conn, G, 2, 1)
+        repo.close_pair(conn, G, first, "ended", NOW, 1, "ended_by_member")
+        after = repo.paired_before(conn, G, 2, 1)
+        return before, after, repo.insert_pair(conn, G, 1, 2, MEN, status="active", now=NOW)
+
+    before, after, second = await run(db, work)
+    assert (before, after) == (False, True) and second > 0
+
+
+async def test_self_pair_refused(db: Database) -> None:
+    """The schema refuses a member paired with themselves."""
+    with pytest.raises(sqlite3.IntegrityError):
+        await run(db, lambda c: repo.insert_pair(c, G, 1, 1, MEN, status="active", now=NOW))
+
+
+async def test_pair_lifecycle_fields(db: Database) -> None:
+    """Proposed → active by approval; closing records who, when and why; wrong states are no-ops."""
+
+    def work(conn: sqlite3.Connection) -> tuple[repo.PairRow, repo.PairRow, repo.PairRow]:
+        pid = repo.insert_pair(conn, G, 1, 2, MEN, status="proposed", now=NOW, queued_at=NOW - timedelta(days=1))
+        proposed = repo.get_pair(conn, G, pid)
+        repo.close_pair(conn, G, pid, "ended", NOW, 9, "x")  # not active: nothing happens
+        repo.activate_pair(conn, G, pid, NOW + timedelta(hours=1), 9)
+        active = repo.get_pair(conn, G, pid)
+        repo.close_pair(conn, G, pid, "ended", NOW + timedelta(days=1), 2, "ended_by_member")
+        ended = repo.get_pair(conn, G, pid)
+        assert proposed and active and ended
+        return proposed, active, ended
+
+    proposed, active, ended = await run(db, work)
+    assert proposed.status == "proposed" and proposed.started_at is None
+    assert proposed.queued_at == NOW - timedelta(days=1)
+    assert active.status == "active" and active.started_at == NOW + timedelta(hours=1) and active.decided_by == 9
+    assert (ended.status, ended.ended_by, ended.end_reason) == ("ended", 2, "ended_by_member")
+    assert ended.ended_at == NOW + timedelta(days=1)
+    assert ended.other(1) == 2 and ended.other(2) == 1 and ended.involves(2) and not ended.involves(3)
+
+
+async def test_insert_pairs_returns_ids_in_order(db: Database) -> None:
+    """A bulk insert gives each pair its id, in the order given."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+        repo.insert_pair(conn, G + 1, 7, 8, 1, status="active", now=NOW)
+        ids = repo.insert_pairs(
+            conn, G, [(1, 2, MEN, 100, False), (3, 4, WOMEN, 200, True)], status="proposed", now=NOW
+        )
+        rows = [repo.get_pair(conn, G, i) for i in ids]
+        return [(r.member_id, r.buddy_id) for r in rows if r]
+
+    assert await run(db, work) == [(1, 2), (3, 4)]
+
+
+async def test_live_pairs_loads_and_partners(db: Database) -> None:
+    """Live pairs of a member (either side), buddies' loads, and partners by status."""
+
+    def work(
+        conn: sqlite3.Connection,
+    ) -> tuple[list[int], int, dict[int, int], dict[int, set[int]], dict[int, set[int]]]:
+        a = repo.insert_pair(conn, G, 1, 9, MEN, status="active", now=NOW)
+        b = repo.insert_pair(conn, G, 2, 9, MEN, status="proposed", now=NOW)
+        c = repo.insert_pair(conn, G, 9, 3, MEN, status="active", now=NOW)
+        d = repo.insert_pair(conn, G, 4, 9, MEN, status="active", now=NOW)
+        repo.close_pair(conn, G, d, "ended", NOW, None, "x")
+        repo.insert_pair(conn, G + 1, 5, 9, MEN, status="active", now=NOW)
+        live = [p.pair_id for p in repo.live_pairs_of(conn, G, 9)]
+        assert live == [a, b, c]
+        return (
+            live,
+            repo.buddy_load(conn, G, 9),
+            repo.loads(conn, G),
+            repo.partners_of(conn, G, [9, 4]),
+            repo.partners_of(conn, G, [9], repo.LIVE),
+        )
+
+    _, load, loads, past, live = await run(db, work)
+    assert load == 2
+    assert loads == {9: 2, 3: 1}
+    assert past == {9: {4}, 4: {9}}
+    assert live == {9: {1, 2, 3}}
+
+
+async def test_live_pair_between_either_way(db: Database) -> None:
+    """The live pair of two members is found whichever way round they are given."""
+
+    def work(conn: sqlite3.Connection) -> tuple[int | None, int | None, None]:
+        pid = repo.insert_pair(conn, G, 5, 3, MEN, status="active", now=NOW)
+        one = repo.live_pair_between(conn, G, 3, 5)
+        two = repo.live_pair_between(conn, G, 5, 3)
+        assert repo.live_pair_between(conn, G + 1, 3, 5) is None
+        assert pid
+        return (one.pair_id if one else None, two.pair_id if two else None, None)
+
+    one, two, _ = await run(db, work)
+    assert one == two is not None
+
+
+async def test_active_pairs_paged(db: Database) -> None:
+    """Only active pairs are listed, oldest first, paged and counted."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], int]:
+        for i in range(5):
+            repo.insert_pair(conn, G, 100 + i, 200 + i, MEN, status="active", now=NOW + timedelta(minutes=i))
+        repo.insert_pair(conn, G, 300, 301, MEN, status="proposed", now=NOW)
+        return [p.member_id for p in repo.list_active_pairs(conn, G, 2, 2)], repo.count_active_pairs(conn, G)
+
+    assert await run(db, work) == ([102, 103], 5)
+
+
+# --------------------------------------------------------------------------- introductions
+
+
+async def test_intro_reminders_due_once_without_activity(db: Database) -> None:
+    """A thread intro with no message from either member for 3 days is due once; DMs never are."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], list[int], bool, bool, list[int]]:
+        quiet = repo.insert_pair(conn, G, 1, 2, MEN, status="active", now=NOW)
+        chatty = repo.insert_pair(conn, G, 3, 4, MEN, status="active", now=NOW)
+        by_dm = repo.insert_pair(conn, G, 5, 6, MEN, status="active", now=NOW)
+        recent = repo.insert_pair(conn, G + 1, 7, 8, MEN, status="active", now=NOW)
+        repo.record_introduction(conn, G, quiet, 1001, NOW)
+        repo.record_introduction(conn, G, chatty, 1002, NOW)
+        repo.record_introduction(conn, G, by_dm, None, NOW)
+        repo.record_introduction(conn, G + 1, recent, 1004, NOW + timedelta(days=2))
+        stranger = repo.record_thread_activity(conn, G, 1002, 99, NOW)
+        counted = repo.record_thread_activity(conn, G, 1002, 4, NOW + timedelta(hours=1))
+        due = [p.pair_id for p in repo.due_reminders(conn, NOW + timedelta(days=3) - timedelta(days=3))]
+        later = [p.pair_id for p in repo.due_reminders(conn, NOW + timedelta(days=5) - timedelta(days=3))]
+        assert repo.mark_reminded(conn, G, quiet, NOW)
+        assert not repo.mark_reminded(conn, G, quiet, NOW)
+        after = [p.pair_id for p in repo.due_reminders(conn, NOW + timedelta(days=5) - timedelta(days=3))]
+        return due, later, stranger, counted, after
+
+    due, later, stranger, counted, after = await run(db, work)
+    assert due == [1]
+    assert later == [1, 4]
+    assert (stranger, counted) == (False, True)
+    assert after == [4]
+
+
+async def test_pairs_to_introduce(db: Database) -> None:
+    """Active pairs without a recorded introduction are listed for a retry."""
+
+    def work(conn: sqlite3.Connection) -> list[int]:
+        done = repo.insert_pair(conn, G, 1, 2, MEN, status="active", now=NOW)
+        repo.insert_pair(conn, G, 3, 4, MEN, status="active", now=NOW)
+        repo.insert_pair(conn, G, 5, 6, MEN, status="proposed", now=NOW)
+        repo.record_introduction(conn, G, done, None, NOW)
+        return [p.member_id for p in repo.pairs_to_introduce(conn, G)]
+
+    assert await run(db, work) == [3]
+
+
+# --------------------------------------------------------------------------- matching inputs
+
+
+async def test_matching_inputs_are_scoped(db: Database) -> None:
+    """Waiting members and volunteers need one group; volunteers a join time before the cut-off; the
+    group filter narrows every input; past pairs are those of waiting members."""
+
+    def work(conn: sqlite3.Connection) -> dict[str, object]:
+        groups(conn)
+        member(conn, 1, (MEN,))
+        member(conn, 2, (WOMEN,))
+        member(conn, 3, ())
+        member(conn, 4, (MEN,), days=30)
+        member(conn, 5, (MEN,), days=3)
+        member(conn, 6, (WOMEN,), days=30)
+        groups(conn, G + 1)
+        member(conn, 7, (MEN,), guild=G + 1)
+        for uid in (1, 2, 3):
+            repo.enqueue(conn, G, uid, NOW, "request")
+        repo.enqueue(conn, G + 1, 7, NOW, "request")
+        for uid in (4, 5, 6):
+            repo.set_volunteer(conn, G, uid, True, None, NOW)
+        past = repo.insert_pair(conn, G, 1, 4, MEN, status="active", now=NOW)
+        repo.close_pair(conn, G, past, "ended", NOW, None, "x")
+        other = repo.insert_pair(conn, G, 8, 4, MEN, status="active", now=NOW)
+        stale = repo.insert_pair(conn, G, 8, 6, WOMEN, status="active", now=NOW)
+        repo.close_pair(conn, G, stale, "ended", NOW, None, "x")
+        cutoff = NOW - timedelta(days=14)
+        assert other
+        return {
+            "waiting": repo.matching_waiting(conn, G),
+            "waiting_men": repo.matching_waiting(conn, G, [MEN]),
+            "volunteers": sorted(repo.matching_volunteers(conn, G, cutoff)),
+            "volunteers_women": repo.matching_volunteers(conn, G, cutoff, [WOMEN]),
+            "current": repo.matching_current(conn, G, [MEN]),
+            "current_women": repo.matching_current(conn, G, [WOMEN]),
+            "past": repo.matching_past(conn, G),
+        }
+
+    got = await run(db, work)
+    stamp = to_timestamp(NOW)
+    joined = to_timestamp(NOW - timedelta(days=30))
+    assert got["waiting"] == [(1, MEN, stamp, 0), (2, WOMEN, stamp, 0)]
+    assert got["waiting_men"] == [(1, MEN, stamp, 0)]
+    assert got["volunteers"] == [(4, MEN, joined, None), (6, WOMEN, joined, None)]
+    assert got["volunteers_women"] == [(6, WOMEN, joined, None)]
+    assert got["current"] == [(8, 4)]
+    assert got["current_women"] == []
+    assert got["past"] == [(1, 4)]
+
+
+async def test_erasing_a_server_cascades(db: Database) -> None:
+    """Deleting the server's row removes all its buddy data and nothing of another server's."""
+
+    def work(conn: sqlite3.Connection) -> None:
+        for guild in (G, G + 1):
+            groups(conn, guild)
+            member(conn, 1, (MEN,), guild=guild)
+            repo.enqueue(conn, guild, 1, NOW, "request")
+            repo.set_volunteer(conn, guild, 1, True, None, NOW)
+            repo.insert_pair(conn, guild, 1, 2, MEN, status="active", now=NOW)
+        conn.execute("DELETE FROM guilds WHERE guild_id = ?", (G,))
+
+    await run(db, work)
+
+    def counts(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+        out = []
+        for table in (
+            "buddy_groups",
+            "buddy_members",
+            "buddy_member_roles",
+            "buddy_queue",
+            "buddy_volunteers",
+            "buddy_pairs",
+        ):
+            here = conn.execute(f"SELECT count(*) FROM {table} WHERE guild_id = ?", (G,)).fetchone()[0]
+            there = conn.execute(f"SELECT count(*) FROM {table} WHERE guild_id = ?", (G + 1,)).fetchone()[0]
+            out.append((here, there))
+        return out
+
+    assert all(here == 0 and there > 0 for here, there in await db.read(counts))
+
+
+async def test_new_pair_status_is_checked(db: Database) -> None:
+    """A new pair is proposed or active; closing to an unknown status is a programming error."""
+    with pytest.raises(ValueError, match="proposed or active"):
+        await run(db, lambda c: repo.insert_pair(c, G, 1, 2, MEN, status="ended", now=NOW))
+    with pytest.raises(ValueError, match="cannot close"):
+        await run(db, lambda c: repo.close_pair(c, G, 1, "active", NOW, None, "x"))
