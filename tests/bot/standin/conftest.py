@@ -95,7 +95,7 @@ class TinyBot(commands.Bot):
     """A minimal bot with a handful of app commands, synced in ``setup_hook``."""
 
     def __init__(self, intents: discord.Intents, *, sync_commands: bool = True) -> None:
-        super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.05, help_command=None)
+        super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.01, help_command=None)
         self.seen = Seen()
         self.sync_commands = sync_commands
         self._define_commands()
