@@ -55,7 +55,7 @@ async def connect_client(
     intents), its exception is raised from here.
     """
     started_here = False
-    if standin._runner is None:
+    if not standin.started:
         await standin.start()
         started_here = True
     previous_base = discord.http.Route.BASE

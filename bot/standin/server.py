@@ -214,6 +214,11 @@ class StandIn:
         await self.close()
 
     @property
+    def started(self) -> bool:
+        """Whether the server is listening."""
+        return self._runner is not None
+
+    @property
     def port(self) -> int:
         """The TCP port (after :meth:`start`)."""
         if not self._port:
