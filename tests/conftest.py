@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: a fresh, migrated SQLite database in a temporary folder."""
+"""Fixtures shared by every test: a migrated temporary database, and the real bot on the stand-in."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import pytest
 
 from bot.db.connection import Database
 from bot.db.migrations import migrate
+from bot.standin.harness import checked_standin
+from bot.standin.server import StandIn
+from tests.e2e import FakeClock, Scene, build_scene, running_bot
 
 
 @pytest.fixture
@@ -20,3 +23,25 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves by hand."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[StandIn]:
+    """A started stand-in; teardown fails on unimplemented routes, unanswered interactions and leaks."""
+    async with checked_standin(app_name="SoberPeers", ack_deadline=3.0, answer_timeout=5.0) as server:
+        yield server
+
+
+@pytest.fixture
+async def scene(standin: StandIn, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Scene]:
+    """The sober-living server with the real bot connected to it."""
+    world = build_scene(standin, tmp_path / "e2e.sqlite3", clock)
+    async with running_bot(standin, world.db_path, clock) as bot:
+        world.bot = bot
+        yield world
