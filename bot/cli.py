@@ -80,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.require_token()
     except SettingsError as exc:
         return _fail(str(exc))
-    setup_logging(settings.log_level_number, [settings.token or ""])
+    # The demo prints a transcript; its logs would drown it, so it shows warnings and worse only.
+    level = max(settings.log_level_number, logging.WARNING) if command == "demo" else settings.log_level_number
+    setup_logging(level, [settings.token or ""])
     if command == "check":
         return _check(settings)
     if command == "migrate":

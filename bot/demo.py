@@ -1,13 +1,191 @@
-"""The offline demo: the local Discord stand-in and the bot, playing a short scene."""
+"""The offline demo: the local Discord stand-in and the real bot, playing a short scene.
+
+``python -m bot demo`` needs no token and no network: it starts the stand-in on 127.0.0.1, runs
+the bot against it on a temporary database, plays the scene through real slash commands, and
+prints the transcript. It exits 0 when every step completed, 1 (naming the step) otherwise.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 
-__all__ = ["run_demo"]
+from bot.client import SoberPeersBot
+from bot.db.connection import Database
+from bot.db.migrations import migrate
+from bot.settings import Settings
+from bot.standin.harness import connect_client
+from bot.standin.model import Guild, GuildChannel, Member, Permission, Role
+from bot.standin.server import StandIn
+from bot.timeutil import Clock, utc_now
+
+__all__ = ["DemoFailed", "World", "build_world", "run_demo", "running_bot"]
+
+log = logging.getLogger(__name__)
+
+DEMO_TIMEOUT = 60.0
 
 
-async def run_demo(*, keep: bool = False) -> int:
-    """Play the scene; 0 when it completed. Not available until the stand-in lands."""
-    print("error: the offline demo is not available yet in this version.", file=sys.stderr)
-    return 1
+class DemoFailed(Exception):
+    """A step of the scene did not go as it should."""
+
+
+@dataclass
+class World:
+    """A small sober-living server on the stand-in: two houses (the matching groups) and moderators."""
+
+    standin: StandIn
+    guild: Guild
+    general: GuildChannel
+    checkins: GuildChannel
+    celebrations: GuildChannel
+    mod_channel: GuildChannel
+    intros: GuildChannel
+    mens_house: Role
+    womens_house: Role
+    moderators: Role
+    mod: Member
+    alice: Member
+    beth: Member
+    carl: Member
+    dan: Member
+
+
+def build_world(standin: StandIn, now: datetime) -> World:
+    """Serenity House: morgan moderates; alice and beth live in the women's house, carl and dan in
+    the men's; beth and dan are new; dan's DMs are closed."""
+    guild = standin.add_guild("Serenity House")
+    general = guild.add_text_channel("general")
+    checkins = guild.add_text_channel("check-ins")
+    celebrations = guild.add_text_channel("celebrations")
+    mod_channel = guild.add_text_channel("moderators")
+    intros = guild.add_text_channel("buddy-intros")
+    mens = guild.add_role("Men's House")
+    womens = guild.add_role("Women's House")
+    moderators = guild.add_role("Moderators", permissions=int(Permission.MANAGE_GUILD))
+    long_ago = now - timedelta(days=90)
+    mod = guild.add_member("morgan", roles=[moderators], joined_at=long_ago)
+    alice = guild.add_member("alice", roles=[womens], joined_at=long_ago)
+    beth = guild.add_member("beth", roles=[womens], joined_at=now - timedelta(days=2))
+    carl = guild.add_member("carl", roles=[mens], joined_at=long_ago)
+    dan = guild.add_member("dan", roles=[mens], joined_at=now - timedelta(days=1), dms_open=False)
+    return World(
+        standin, guild, general, checkins, celebrations, mod_channel, intros,
+        mens, womens, moderators, mod, alice, beth, carl, dan,
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    standin: StandIn,
+    db_path: Path,
+    clock: Clock = utc_now,
+    *,
+    settings: Settings | None = None,
+    extensions: list[str] | None = None,
+) -> AsyncIterator[SoberPeersBot]:
+    """Open and migrate the database, then run the real bot against the stand-in until exit."""
+    db = await Database.open(db_path)
+    try:
+        await migrate(db)
+
+        def make() -> SoberPeersBot:
+            return SoberPeersBot(
+                settings or Settings(), db, clock=clock, extensions=extensions, guild_ready_timeout=0.05
+            )
+
+        async with connect_client(standin, make) as bot:
+            await standin.sync()
+            yield bot
+    finally:
+        await db.close()
+
+
+Step = tuple[str, Callable[[World], Awaitable[None]]]
+
+
+def _expect(condition: object, what: str) -> None:
+    if not condition:
+        raise DemoFailed(what)
+
+
+async def _moderator_sets_up(world: World) -> None:
+    answer = await world.standin.invoke(world.mod, "settings moderator-channel", {"channel": world.mod_channel})
+    _expect(answer.ephemeral, "the settings answer should be private")
+    answer = await world.standin.invoke(world.mod, "settings checkin-channel", {"channel": world.checkins})
+    _expect(str(world.checkins.id) in answer.content, "the check-in channel should be confirmed")
+
+
+async def _member_learns_about_the_bot(world: World) -> None:
+    answer = await world.standin.invoke(world.beth, "about")
+    _expect(answer.ephemeral and answer.embeds, "/about should answer privately with an embed")
+
+
+async def _member_asks_what_peer_support_isnt(world: World) -> None:
+    answer = await world.standin.invoke(world.beth, "peersupport what-it-isnt")
+    _expect(len(answer.embeds) == 3, "/peersupport what-it-isnt should quote three passages")
+
+
+async def _member_asks_for_a_quote(world: World) -> None:
+    answer = await world.standin.invoke(world.carl, "peersupport quote", {"search": "shoulder to cry on"})
+    _expect(answer.embeds, "/peersupport quote should quote a passage")
+
+
+SCENE: list[Step] = [
+    ("morgan, a moderator, sets the moderators' and check-in channels", _moderator_sets_up),
+    ("beth, new in the women's house, asks what the bot is", _member_learns_about_the_bot),
+    ("beth asks what peer support is not", _member_asks_what_peer_support_isnt),
+    ("carl looks for a passage about a shoulder to cry on", _member_asks_for_a_quote),
+]
+
+
+async def play(world: World, steps: list[Step], out: Callable[[str], None]) -> None:
+    """Run each step, printing the transcript lines it produced; raise :class:`DemoFailed` naming a failed step."""
+    shown = len(world.standin.transcript)
+    for number, (title, action) in enumerate(steps, start=1):
+        out(f"\n— Step {number}: {title}")
+        try:
+            await action(world)
+        except DemoFailed as exc:
+            raise DemoFailed(f"step {number} ({title}): {exc}") from None
+        except Exception as exc:
+            raise DemoFailed(f"step {number} ({title}): {type(exc).__name__}: {exc}") from exc
+        lines = world.standin.format_transcript().splitlines()[shown:]
+        shown = len(world.standin.transcript)
+        for line in lines:
+            out(f"  {line}")
+
+
+async def run_demo(*, keep: bool = False, out: Callable[[str], None] = print) -> int:
+    """Play the scene against the stand-in; 0 when it completed, 1 (with the failed step) otherwise."""
+    # discord.py warns that voice support is missing; the demo has no voice.
+    logging.getLogger("discord.client").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="soberpeers-demo-") as folder:
+        async with StandIn(app_name="SoberPeers") as standin:
+            world = build_world(standin, utc_now())
+            out("SoberPeers offline demo: the bot against a local Discord stand-in (no token, no network).")
+            out(f"Server “{world.guild.name}” with {len(world.guild.members)} members.")
+            try:
+                async with asyncio.timeout(DEMO_TIMEOUT):
+                    async with running_bot(standin, Path(folder) / "demo.sqlite3") as bot:
+                        out(f"The bot {bot.user} is connected; {len(bot.tree.get_commands())} commands synced.")
+                        await play(world, SCENE, out)
+                        if keep:
+                            out(f"\nThe stand-in keeps running: REST {standin.api_base}, gateway {standin.gateway_url}")
+                            out("Press Ctrl-C to stop.")
+                            await asyncio.Event().wait()
+            except DemoFailed as exc:
+                print(f"error: the demo failed at {exc}", file=sys.stderr)
+                return 1
+            except TimeoutError:
+                print(f"error: the demo did not finish within {DEMO_TIMEOUT:.0f} seconds", file=sys.stderr)
+                return 1
+    out("\nThe scene completed.")
+    return 0
