@@ -144,3 +144,26 @@ def test_env_file_in_working_folder_is_read(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "check", DISCORD_TOKEN=TOKEN)
     assert result.returncode == 2
     assert "DEV_GUILD_ID" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_invalid_guidance_file_stops_start_up_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A broken guidance file: one clear message naming the problem, exit 1, nothing started."""
+    from bot import cli
+    from bot.services.guidance import GuidanceError, GuidanceLibrary
+
+    def broken(cls: object, path: object = None) -> None:
+        raise GuidanceError("data/guidance.toml: passage #2 (id 'a'): duplicate id")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
+    monkeypatch.setenv("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10")
+    monkeypatch.setattr(GuidanceLibrary, "load", classmethod(broken))
+    monkeypatch.setattr(cli, "setup_logging", lambda level, secrets: None)
+    assert cli.main([command]) == 1
+    error = capsys.readouterr().err
+    assert "duplicate id" in error
+    assert TOKEN not in error
