@@ -1,0 +1,601 @@
+"""``/checkin``: daily check-ins, their history chart, the reminder DM and its quick check-in.
+
+Thin: parse, call :class:`~bot.services.checkins.CheckinService` or
+:class:`~bot.services.reminders.ReminderService`, render. The reminder DMs are sent by one
+:class:`~bot.services.reminders.ReminderDispatcher` that this cog starts once the bot is ready and
+stops when it is unloaded. The mood buttons of a reminder DM are a :class:`discord.ui.DynamicItem`
+whose ``custom_id`` carries the server and the mood, so they work after a restart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import re
+import secrets
+from datetime import date, datetime
+from typing import Any, cast
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import SoberPeersBot
+from bot.errors import UserError
+from bot.services.chart import render_history_chart
+from bot.services.checkins import (
+    HISTORY_DAYS_DEFAULT,
+    HISTORY_DAYS_MAX,
+    HISTORY_DAYS_MIN,
+    MAX_NOTE_LENGTH,
+    MOOD_LABELS,
+    Checkin,
+    CheckinResult,
+    CheckinService,
+    History,
+    TimezoneResult,
+)
+from bot.services.guidance import Passage
+from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
+from bot.tree import describe_error, send_ephemeral
+from bot.views import BaseModal
+from cogs.guidance import passage_embed
+
+__all__ = [
+    "CHART_FILENAME",
+    "LEFT_SERVER_REASON",
+    "Checkins",
+    "CompleteCheckinModal",
+    "QuickMoodButton",
+    "ReminderView",
+    "buddy_support_view",
+    "checkin_line",
+    "checkin_reply",
+    "crisis_embed",
+    "history_embed",
+    "mood_text",
+    "reminder_dm_text",
+    "reminder_set_reply",
+    "share_summary",
+    "support_embeds",
+    "timezone_notice",
+    "timezone_reply",
+]
+
+log = logging.getLogger(__name__)
+
+COLOUR = discord.Colour.teal()
+SUPPORT_COLOUR = discord.Colour.gold()
+CHART_FILENAME = "checkin-history.png"
+QUICK_MOOD_TEMPLATE = r"checkin:mood:(?P<guild_id>[0-9]{1,20}):(?P<mood>[1-5])"
+COMPLETE_MODAL_PREFIX = "checkin:complete"
+LEFT_SERVER_REASON = (
+    "Your daily check-in reminder stopped when you left this server. "
+    "If you'd like it back, set it again with /checkin reminder."
+)
+"""The pause reason stored when a member leaves: shown once if they come back and check in."""
+DISCORD_CANNOT_DM = 50007
+
+
+# --------------------------------------------------------------------------- rendering (pure)
+
+
+def mood_text(mood: int) -> str:
+    """``"4/5 (good)"``."""
+    return f"{mood}/5 ({MOOD_LABELS.get(mood, '?')})"
+
+
+def _day_text(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B}"
+
+
+def _timestamp(moment: datetime, style: str = "f") -> str:
+    """A Discord timestamp: every reader sees it in their own local time."""
+    return f"<t:{int(moment.timestamp())}:{style}>"
+
+
+def checkin_line(checkin: Checkin) -> str:
+    """Mood, craving and sober of a check-in, as one phrase (never the note)."""
+    parts = [f"mood {mood_text(checkin.mood)}"]
+    if checkin.craving is not None:
+        parts.append(f"craving {checkin.craving}/10")
+    if checkin.sober is not None:
+        parts.append("sober today" if checkin.sober else "not sober today")
+    return ", ".join(parts)
+
+
+def timezone_notice(today: date) -> str:
+    """The once-only notice that the member's timezone is not set."""
+    return (
+        f"ℹ️ You haven't set your timezone, so I count your days in UTC (where it is {_day_text(today)}). "
+        "Set yours with /checkin timezone so your days and streaks follow your own clock."
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _support_words(checkin: Checkin) -> str:
+    if checkin.sober is False:
+        return (
+            "Thank you for being honest with yourself today. One hard day doesn't erase the work you've done, "
+            "and checking in like this is part of recovery. Be gentle with yourself, and reach out to someone "
+            "you trust if you can."
+        )
+    return (
+        "Cravings that strong are hard, and they do pass. Checking in was the right thing to do. "
+        "Talking to someone you trust can make the next few hours easier."
+    )
+
+
+def checkin_reply(result: CheckinResult, share_line: str | None = None, *, replaced: bool | None = None) -> str:
+    """The private answer to a check-in: what was recorded, streak, sober days, notices (≤ 2000 characters).
+
+    ``replaced`` overrides ``result.replaced`` (a completed quick check-in replaced only if its mood did).
+    """
+    checkin = result.checkin
+    if result.replaced if replaced is None else replaced:
+        head = f"🔁 You already checked in today — I replaced it: {checkin_line(checkin)}."
+    else:
+        head = f"✅ Check-in saved for {_day_text(checkin.day)}: {checkin_line(checkin)}."
+    lines = [head]
+    if result.streak > 1:
+        lines.append(f"🔥 {result.streak} days in a row (your longest: {_plural(result.longest_streak, 'day')}).")
+    else:
+        lines.append(f"🔥 Streak: 1 day (your longest: {_plural(result.longest_streak, 'day')}).")
+    if result.sober_days is not None:
+        lines.append(f"🌱 Sober days: {result.sober_days}.")
+    if share_line:
+        lines.append(share_line)
+    if result.needs_support:
+        lines.append("")
+        lines.append(_support_words(checkin))
+    if result.timezone_notice:
+        lines.append(timezone_notice(result.day))
+    if result.reminder_notice:
+        lines.append(f"⏸️ {result.reminder_notice}")
+    return "\n".join(lines)
+
+
+def crisis_embed(resources: str) -> discord.Embed:
+    """The server's crisis resources."""
+    return discord.Embed(title="If you need someone right now", description=resources, colour=SUPPORT_COLOUR)
+
+
+def support_embeds(passage: Passage | None, resources: str | None, source_title: str) -> list[discord.Embed]:
+    """The passage to quote and the crisis resources, for a member who is struggling."""
+    embeds: list[discord.Embed] = []
+    if passage is not None:
+        embeds.append(passage_embed(passage, source_title))
+    if resources:
+        embeds.append(crisis_embed(resources))
+    return embeds
+
+
+def share_summary(member_mention: str, checkin: Checkin) -> str:
+    """The short public summary of a shared check-in: mood, craving, sober — never the note."""
+    return f"📋 {member_mention} checked in: {checkin_line(checkin)}."
+
+
+def history_embed(history: History, *, with_chart: bool) -> discord.Embed:
+    """The numbers of a history (and the chart as the embed's image)."""
+    days = len(history.days)
+    embed = discord.Embed(
+        title=f"Your check-ins, last {days} days",
+        description=f"{history.first_day:%d %b %Y} – {history.last_day:%d %b %Y} ({history.timezone})",
+        colour=COLOUR,
+    )
+    embed.add_field(name="Check-ins made", value=f"{history.checkins} of {days} days")
+    embed.add_field(name="Current streak", value=_plural(history.current_streak, "day"))
+    embed.add_field(name="Longest streak", value=_plural(history.longest_streak, "day"))
+    mood = "—" if history.average_mood is None else f"{history.average_mood:.1f} / 5"
+    craving = "—" if history.average_craving is None else f"{history.average_craving:.1f} / 10"
+    embed.add_field(name="Average mood", value=mood)
+    embed.add_field(name="Average craving", value=craving)
+    embed.add_field(name="Days not sober", value=str(history.not_sober_days))
+    if with_chart:
+        embed.set_image(url=f"attachment://{CHART_FILENAME}")
+        embed.set_footer(text="Blue: mood (1–5) · orange: craving (0–10) · gaps: no check-in · red: not sober")
+    return embed
+
+
+def reminder_set_reply(info: ReminderInfo) -> str:
+    """The answer to ``/checkin reminder``."""
+    lines = [f"⏰ Your daily check-in reminder is set for {info.time} ({info.timezone})."]
+    when = f", the next one {_timestamp(info.next_due_at, 'R')}" if info.next_due_at is not None else ""
+    lines.append(
+        f"I'll send you a direct message at that time on days you haven't checked in yet{when}. "
+        "Please allow direct messages from this server, or I can't reach you."
+    )
+    if info.timezone_notice:
+        lines.append(
+            "ℹ️ You haven't set your timezone, so that time is UTC. Set yours with /checkin timezone "
+            "and the reminder follows."
+        )
+    return "\n".join(lines)
+
+
+def timezone_reply(result: TimezoneResult) -> str:
+    """The answer to ``/checkin timezone``."""
+    lines = [
+        f"🌍 Your timezone is now {result.timezone}; today there is {_day_text(result.today)}. "
+        "Your past check-ins keep their days."
+    ]
+    if result.reminder_next_due_at is not None:
+        lines.append(f"⏰ Your reminder follows: the next one comes {_timestamp(result.reminder_next_due_at)}.")
+    return "\n".join(lines)
+
+
+def reminder_dm_text(guild_name: str) -> str:
+    """The reminder DM."""
+    return (
+        f"👋 Time for your daily check-in in **{discord.utils.escape_markdown(guild_name)}**. How are you today?\n"
+        "Tap your mood below and I'll ask the rest in a moment. Only you see your answers.\n"
+        "-# To stop these reminders, use /checkin reminder-off in the server."
+    )
+
+
+def buddy_support_view(guild_id: int, user_id: int) -> discord.ui.View | None:
+    """The "Let my buddy know" button for a member who is struggling, if they have a buddy.
+
+    HOOK (issue 6, buddies): buddies are being built separately. Once the buddy service can tell
+    whether this member has a buddy in this server, return a view with one "Let my buddy know"
+    button here (a :class:`bot.views.BaseView`; nothing is told to anyone without that press).
+    Until then there is no button.
+    """
+    return None
+
+
+# --------------------------------------------------------------------------- components
+
+
+def _cog(interaction: discord.Interaction) -> Checkins:
+    cog = cast(SoberPeersBot, interaction.client).get_cog(Checkins.COG_NAME)
+    if not isinstance(cog, Checkins):
+        raise UserError("Check-ins are not available right now. Please try again in a minute.")
+    return cog
+
+
+async def _answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
+    """Answer a failed component like a failed command (dynamic items bypass the view's on_error)."""
+    message, error_id = describe_error(error)
+    if error_id is not None:
+        log.error("Error id %s in %s (user %s)", error_id, where, interaction.user.id, exc_info=error)
+    await send_ephemeral(interaction, message)
+
+
+class QuickMoodButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=QUICK_MOOD_TEMPLATE,
+):
+    """A mood button of the reminder DM: records today's mood in its server, then asks the rest in a modal."""
+
+    def __init__(self, guild_id: int, mood: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"{mood} · {MOOD_LABELS[mood]}",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"checkin:mood:{guild_id}:{mood}",
+            )
+        )
+        self.guild_id = guild_id
+        self.mood = mood
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> QuickMoodButton:
+        """Rebuild the button from its ``custom_id`` (after a restart too)."""
+        return cls(int(match["guild_id"]), int(match["mood"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Record the mood, then open the modal for craving, sober and a note."""
+        try:
+            cog = _cog(interaction)
+            guild = await cog.member_guild(self.guild_id, interaction.user.id)
+            result = await cog.checkins.record_quick_checkin(self.guild_id, interaction.user.id, self.mood)
+            await interaction.response.send_modal(CompleteCheckinModal(self.guild_id, guild.name, result))
+        except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
+            await _answer_failure(interaction, exc, type(self).__name__)
+
+
+class ReminderView(discord.ui.View):
+    """The mood buttons of a reminder DM (fully dynamic: nothing is kept per message)."""
+
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(timeout=None)
+        for mood in MOOD_LABELS:
+            self.add_item(QuickMoodButton(guild_id, mood))
+
+
+class CompleteCheckinModal(BaseModal):
+    """Craving, sober and a note, completing the quick check-in a mood button recorded."""
+
+    def __init__(self, guild_id: int, guild_name: str, quick: CheckinResult) -> None:
+        day = quick.day
+        super().__init__(
+            title=f"Check-in: mood {mood_text(quick.checkin.mood)}"[:45],
+            # Unique: discord.py finds a modal by custom_id alone, whoever submits it.
+            custom_id=f"{COMPLETE_MODAL_PREFIX}:{guild_id}:{secrets.token_hex(8)}",
+            timeout=3600,
+        )
+        self.guild_id = guild_id
+        self.guild_name = guild_name
+        self.day = day
+        self.quick = quick
+        self.craving: discord.ui.Select[discord.ui.View] = discord.ui.Select(
+            custom_id="craving",
+            placeholder="0 = none, 10 = the strongest",
+            options=[discord.SelectOption(label=str(value), value=str(value)) for value in range(11)],
+        )
+        self.sober: discord.ui.Select[discord.ui.View] = discord.ui.Select(
+            custom_id="sober",
+            options=[
+                discord.SelectOption(label="Yes, I stayed sober today", value="yes"),
+                discord.SelectOption(label="No, not today", value="no"),
+            ],
+        )
+        self.note: discord.ui.TextInput[discord.ui.View] = discord.ui.TextInput(
+            custom_id="note",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=MAX_NOTE_LENGTH,
+            placeholder="Only you see it",
+        )
+        self.add_item(discord.ui.Label(text="How strong is your craving today?", component=self.craving))
+        self.add_item(discord.ui.Label(text="Did you stay sober today?", component=self.sober))
+        self.add_item(discord.ui.Label(text="A note for yourself (optional)", component=self.note))
+
+    async def on_submit(self, interaction: discord.Interaction, /) -> None:
+        """Complete the check-in and answer like ``/checkin today``."""
+        if not self.craving.values or not self.sober.values:
+            raise UserError("Please choose your craving and whether you stayed sober today.")
+        cog = _cog(interaction)
+        await cog.member_guild(self.guild_id, interaction.user.id)
+        result = await cog.checkins.complete_checkin(
+            self.guild_id,
+            interaction.user.id,
+            self.day,
+            int(self.craving.values[0]),
+            self.sober.values[0] == "yes",
+            self.note.value or None,
+        )
+        content = checkin_reply(result, replaced=self.quick.replaced)
+        # The quick check-in (the button press) could only open this modal: its notices come now.
+        if self.quick.timezone_notice and not result.timezone_notice:
+            content += "\n" + timezone_notice(result.day)
+        if self.quick.reminder_notice and not result.reminder_notice:
+            content += f"\n⏸️ {self.quick.reminder_notice}"
+        content = f"-# {discord.utils.escape_markdown(self.guild_name)}\n{content}"
+        await cog.send_checkin_answer(interaction, self.guild_id, result, content)
+
+
+# --------------------------------------------------------------------------- the cog
+
+
+@app_commands.guild_only()
+class Checkins(commands.GroupCog, group_name="checkin", group_description="Your private daily check-in"):
+    """Daily check-ins, history, reminder and timezone."""
+
+    COG_NAME = "Checkins"
+
+    def __init__(self, bot: SoberPeersBot) -> None:
+        super().__init__()
+        self.bot = bot
+        self.reminders = ReminderService(bot.db, bot.clock)
+        self.checkins = CheckinService(
+            bot.db, bot.clock, bot.guidance, on_reminders_changed=self.reminders.notify_changed
+        )
+        self.dispatcher = ReminderDispatcher(self.reminders, self.send_reminder, clock=bot.clock)
+        self._starter: asyncio.Task[None] | None = None
+
+    # ----------------------------------------------------------------------- lifecycle
+
+    async def cog_load(self) -> None:
+        """Handle mood buttons of any reminder DM, and start the dispatcher once the bot is ready."""
+        self.bot.add_dynamic_items(QuickMoodButton)
+        self._starter = asyncio.create_task(self._start_dispatcher(), name="checkins-start-dispatcher")
+
+    async def _start_dispatcher(self) -> None:
+        await self.bot.wait_until_ready()  # members are cached: a reminder for one who left is caught
+        self.dispatcher.start()
+
+    async def cog_unload(self) -> None:
+        """Stop the dispatcher (a DM being sent is cancelled) and stop handling the buttons."""
+        self.bot.remove_dynamic_items(QuickMoodButton)
+        if self._starter is not None:
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starter
+        await self.dispatcher.stop()
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """A member who left gets no more reminders from this server (told once if they come back)."""
+        await self.reminders.pause_reminder(payload.guild_id, payload.user.id, LEFT_SERVER_REASON)
+
+    # ----------------------------------------------------------------------- helpers
+
+    async def member_guild(self, guild_id: int, user_id: int) -> discord.Guild:
+        """The server, if the member is still in it and the bot too; :class:`UserError` otherwise."""
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
+            raise UserError("I'm no longer in that server, so I can't record a check-in there.")
+        if await self._find_member(guild, user_id) is None:
+            raise UserError(
+                f"You're no longer a member of {discord.utils.escape_markdown(guild.name)}, "
+                "so I can't record a check-in there."
+            )
+        return guild
+
+    @staticmethod
+    async def _find_member(guild: discord.Guild, user_id: int) -> discord.Member | None:
+        member = guild.get_member(user_id)
+        if member is not None:
+            return member
+        try:
+            return await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return None
+
+    async def send_checkin_answer(
+        self, interaction: discord.Interaction, guild_id: int, result: CheckinResult, content: str
+    ) -> None:
+        """The private answer to a check-in, with the passage and crisis resources when it needs support."""
+        kwargs: dict[str, Any] = {"content": content, "ephemeral": True}
+        if result.needs_support:
+            kwargs["embeds"] = support_embeds(result.passage, result.crisis_resources, self.bot.guidance.source_title)
+            view = buddy_support_view(guild_id, interaction.user.id)
+            if view is not None:
+                kwargs["view"] = view
+        if interaction.response.is_done():
+            await interaction.followup.send(**kwargs)
+        else:
+            await interaction.response.send_message(**kwargs)
+
+    async def _share(self, guild: discord.Guild, member: discord.abc.User, result: CheckinResult) -> str:
+        """Post the short summary in the check-in channel; the line telling the member what happened."""
+        if result.share_channel_id is None:
+            return "📣 This server has no check-in channel, so nothing was shared. Moderators can set one."
+        channel = guild.get_channel(result.share_channel_id)
+        if not isinstance(channel, discord.TextChannel | discord.Thread):
+            return "📣 The check-in channel moderators chose no longer exists, so nothing was shared."
+        try:
+            await channel.send(
+                share_summary(member.mention, result.checkin), allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as exc:
+            log.warning("Could not share a check-in in channel %s of guild %s: %s", channel.id, guild.id, exc)
+            return f"📣 I couldn't post in {channel.mention} (I may lack permission there), so nothing was shared."
+        return f"📣 Shared a short summary in {channel.mention}: mood, craving and sober — not your note."
+
+    async def send_reminder(self, due: DueReminder) -> bool:
+        """Send one reminder DM (the dispatcher's ``send``); ``False`` if the member's DMs are closed."""
+        guild = self.bot.get_guild(due.guild_id)
+        member = None if guild is None else await self._find_member(guild, due.user_id)
+        if guild is None or member is None:
+            log.info("Not reminding member %s of guild %s: no longer there", due.user_id, due.guild_id)
+            await self.reminders.pause_reminder(due.guild_id, due.user_id, LEFT_SERVER_REASON)
+            return True
+        try:
+            await member.send(reminder_dm_text(guild.name), view=ReminderView(guild.id))
+        except discord.Forbidden as exc:
+            if exc.code != DISCORD_CANNOT_DM:
+                log.warning("Reminder DM to member %s refused: %s", due.user_id, exc)
+            return False
+        log.info("Sent the check-in reminder of member %s in guild %s", due.user_id, due.guild_id)
+        return True
+
+    # ----------------------------------------------------------------------- commands
+
+    @app_commands.command(name="today", description="Check in for today: mood, craving, sober (private)")
+    @app_commands.describe(
+        mood="How you feel today",
+        craving="How strong your craving is: 0 = none, 10 = the strongest",
+        sober="Did you stay sober today?",
+        note="A note for yourself; never shared (at most 1000 characters)",
+        share="Post a short summary (never the note) in the server's check-in channel (default: no)",
+    )
+    @app_commands.choices(
+        mood=[app_commands.Choice(name=f"{value} · {label}", value=value) for value, label in MOOD_LABELS.items()]
+    )
+    async def today(
+        self,
+        interaction: discord.Interaction,
+        mood: int,
+        craving: app_commands.Range[int, 0, 10],
+        sober: bool,
+        note: app_commands.Range[str, 1, MAX_NOTE_LENGTH] | None = None,
+        share: bool = False,
+    ) -> None:
+        """Record today's check-in and answer privately."""
+        guild = interaction.guild
+        assert guild is not None
+        result = await self.checkins.record_checkin(guild.id, interaction.user.id, mood, craving, sober, note)
+        share_line = None
+        if share:
+            await interaction.response.defer(ephemeral=True, thinking=True)  # posting first may take a moment
+            share_line = await self._share(guild, interaction.user, result)
+        await self.send_checkin_answer(interaction, guild.id, result, checkin_reply(result, share_line))
+
+    @app_commands.command(name="history", description="A chart of your check-ins and your numbers (private)")
+    @app_commands.describe(days=f"How many days back ({HISTORY_DAYS_MIN}–{HISTORY_DAYS_MAX}, default 30)")
+    async def history(
+        self,
+        interaction: discord.Interaction,
+        days: app_commands.Range[int, HISTORY_DAYS_MIN, HISTORY_DAYS_MAX] = HISTORY_DAYS_DEFAULT,
+    ) -> None:
+        """Answer with the chart and the numbers, or a clear message when there is nothing to show."""
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)  # drawing may approach Discord's 3 s
+        history = await self.checkins.history(interaction.guild_id, interaction.user.id, days)
+        notices = []
+        if history.timezone_notice:
+            notices.append(timezone_notice(history.last_day))
+        paused = await self.reminders.take_notice(interaction.guild_id, interaction.user.id)
+        if paused:
+            notices.append(f"⏸️ {paused}")
+        if history.empty:
+            lines = [
+                f"You have no check-ins in the last {days} days, so there's no chart yet. "
+                "Your first one is a /checkin today away."
+            ]
+            if history.longest_streak:
+                lines.append(f"Your longest streak so far: {_plural(history.longest_streak, 'day')}.")
+            await interaction.followup.send("\n".join(lines + notices), ephemeral=True)
+            return
+        png = await asyncio.to_thread(render_history_chart, history)
+        kwargs: dict[str, Any] = {"content": "\n".join(notices)} if notices else {}
+        await interaction.followup.send(
+            embed=history_embed(history, with_chart=True),
+            file=discord.File(io.BytesIO(png), filename=CHART_FILENAME, description="Mood and craving per day"),
+            ephemeral=True,
+            **kwargs,
+        )
+
+    @app_commands.command(name="reminder", description="A daily DM at your local time, if you haven't checked in")
+    @app_commands.describe(time="Local time as HH:MM on the 24-hour clock, for example 21:00")
+    async def reminder(self, interaction: discord.Interaction, time: app_commands.Range[str, 1, 20]) -> None:
+        """Set (or change) the daily reminder."""
+        assert interaction.guild_id is not None
+        info = await self.reminders.set_reminder(interaction.guild_id, interaction.user.id, time)
+        await interaction.response.send_message(reminder_set_reply(info), ephemeral=True)
+
+    @app_commands.command(name="reminder-off", description="Stop your daily check-in reminder")
+    async def reminder_off(self, interaction: discord.Interaction) -> None:
+        """Remove the daily reminder."""
+        assert interaction.guild_id is not None
+        removed = await self.reminders.remove_reminder(interaction.guild_id, interaction.user.id)
+        text = "🔕 Your daily reminder is off." if removed else "You had no daily reminder set, so nothing changed."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="timezone", description="Your timezone, so your days and streaks follow your clock")
+    @app_commands.describe(zone="Your timezone, for example Europe/London (suggestions appear as you type)")
+    async def timezone(self, interaction: discord.Interaction, zone: app_commands.Range[str, 1, 100]) -> None:
+        """Set the member's timezone (an unknown one gets a clear error)."""
+        assert interaction.guild_id is not None
+        result = await self.checkins.set_timezone(interaction.guild_id, interaction.user.id, zone)
+        content = timezone_reply(result)
+        paused = await self.reminders.take_notice(interaction.guild_id, interaction.user.id)
+        if paused:
+            content += f"\n⏸️ {paused}"
+        await interaction.response.send_message(content, ephemeral=True)
+
+    @timezone.autocomplete("zone")
+    async def timezone_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Timezone names matching what was typed."""
+        return [app_commands.Choice(name=name, value=name) for name in self.checkins.timezone_suggestions(current)]
+
+
+async def setup(bot: SoberPeersBot) -> None:
+    """Add the cog."""
+    await bot.add_cog(Checkins(bot))
