@@ -138,11 +138,27 @@ async def _member_asks_for_a_quote(world: World) -> None:
     _expect(answer.embeds, "/peersupport quote should quote a passage")
 
 
+async def _member_checks_in(world: World) -> None:
+    options = {"mood": 4, "craving": 2, "sober": True, "note": "Good talk at group tonight.", "share": True}
+    answer = await world.standin.invoke(world.alice, "checkin today", options)
+    _expect(answer.ephemeral and "Check-in saved" in answer.content, "the check-in should be saved, privately")
+    posts = [message for message in world.checkins.bot_messages() if not message.ephemeral]
+    _expect(posts and "Good talk" not in posts[-1].content, "a summary without the note should be shared")
+
+
+async def _member_looks_at_her_history(world: World) -> None:
+    answer = await world.standin.invoke(world.alice, "checkin history", {"days": 7})
+    charts = [data for name, data in answer.files if name.endswith(".png") and data.startswith(b"\x89PNG")]
+    _expect(answer.ephemeral and charts, "the history should answer privately with a PNG chart")
+
+
 SCENE: list[Step] = [
     ("morgan, a moderator, sets the moderators' and check-in channels", _moderator_sets_up),
     ("beth, new in the women's house, asks what the bot is", _member_learns_about_the_bot),
     ("beth asks what peer support is not", _member_asks_what_peer_support_isnt),
     ("carl looks for a passage about a shoulder to cry on", _member_asks_for_a_quote),
+    ("alice checks in for today and shares a summary", _member_checks_in),
+    ("alice looks at her check-in history", _member_looks_at_her_history),
 ]
 
 
