@@ -479,6 +479,9 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
     async def send_reminder(self, due: DueReminder) -> bool:
         """Send one reminder DM (the dispatcher's ``send``); ``False`` if the member's DMs are closed."""
         guild = self.bot.get_guild(due.guild_id)
+        if guild is not None and guild.unavailable:
+            log.warning("Skipped the reminder of member %s: guild %s is unavailable", due.user_id, due.guild_id)
+            return True  # Discord's outage: not the member's doing, so nothing is paused
         member = None if guild is None else await self._find_member(guild, due.user_id)
         if guild is None or member is None:
             log.info("Not reminding member %s of guild %s: no longer there", due.user_id, due.guild_id)
