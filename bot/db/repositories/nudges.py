@@ -1,0 +1,427 @@
+"""SQL for isolation nudges and members' activity (migration 0004).
+
+Plain functions of a ``sqlite3.Connection``, run inside a service's unit of work. Every query is
+parameterised and names the server. Instants are aware UTC datetimes, stored as Unix seconds.
+Only *that* a member was active is ever stored, never what they did or wrote.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.timeutil import from_timestamp, to_timestamp
+
+__all__ = [
+    "OPT_VALUES",
+    "OUTCOMES",
+    "MemberRow",
+    "StepRow",
+    "apply_activity",
+    "claim_step",
+    "count_quiet_members",
+    "due_members",
+    "earliest_check",
+    "ensure_watching",
+    "finish_step",
+    "get_member",
+    "mark_absent",
+    "prune_steps",
+    "pull_checks_forward",
+    "quiet_members",
+    "rearm_guild",
+    "schedule",
+    "set_opt",
+    "set_pause",
+    "spell_steps",
+    "stale_pending_steps",
+    "take_over_step",
+    "update_ladder",
+]
+
+OPT_VALUES = ("auto", "on", "off")
+OUTCOMES = ("pending", "sent", "dm_closed", "no_buddy", "no_channel", "gone", "failed", "unknown", "dropped")
+
+
+def _ts(moment: datetime | None) -> int | None:
+    return None if moment is None else to_timestamp(moment)
+
+
+def _dt(seconds: Any) -> datetime | None:
+    return None if seconds is None else from_timestamp(int(seconds))
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def ensure_watching(conn: sqlite3.Connection, guild_id: int, now: datetime) -> datetime:
+    """Since when the bot watches this server for activity (``now`` the first time it is asked)."""
+    conn.execute(
+        "INSERT INTO nudge_guilds (guild_id, watching_since) VALUES (?, ?) ON CONFLICT (guild_id) DO NOTHING",
+        (guild_id, to_timestamp(now)),
+    )
+    row = conn.execute("SELECT watching_since FROM nudge_guilds WHERE guild_id = ?", (guild_id,)).fetchone()
+    return from_timestamp(int(row[0]))
+
+
+# --------------------------------------------------------------------------- members
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """What is stored of one member's activity and nudges in one server."""
+
+    guild_id: int
+    user_id: int
+    last_active_at: datetime
+    """The latest activity seen; also the identity of the current quiet spell."""
+    step: int
+    hurry: bool
+    next_check_at: datetime | None
+    opt: str
+    paused_until: datetime | None
+    participant: bool | None
+    present: bool
+    updated_at: datetime
+
+    @property
+    def spell(self) -> int:
+        """The current quiet spell's identity: its start, in storage form."""
+        return to_timestamp(self.last_active_at)
+
+
+_MEMBER_SELECT = (
+    "SELECT guild_id, user_id, last_active_at, step, hurry, next_check_at, opt, paused_until, participant, "
+    "present, updated_at FROM nudge_members "
+)
+
+
+def _member(row: Sequence[Any]) -> MemberRow:
+    return MemberRow(
+        guild_id=int(row[0]),
+        user_id=int(row[1]),
+        last_active_at=from_timestamp(int(row[2])),
+        step=int(row[3]),
+        hurry=bool(row[4]),
+        next_check_at=_dt(row[5]),
+        opt=str(row[6]),
+        paused_until=_dt(row[7]),
+        participant=None if row[8] is None else bool(row[8]),
+        present=bool(row[9]),
+        updated_at=from_timestamp(int(row[10])),
+    )
+
+
+def get_member(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberRow | None:
+    """The member's row in this server, if the bot has seen them."""
+    row = conn.execute(_MEMBER_SELECT + "WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)).fetchone()
+    return None if row is None else _member(row)
+
+
+def apply_activity(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    entries: Iterable[tuple[int, int]],
+    quiet_seconds: int | None,
+    now: datetime,
+) -> None:
+    """Record activity: ``(user_id, unix seconds)`` pairs, at most one per member.
+
+    Only a time later than the stored one counts: it ends the quiet spell (a new one starts with
+    no step taken) and schedules the first check ``quiet_seconds`` later (``None``: nudges are
+    off in this server, no check). A member who asked for no nudges gets no check either.
+    """
+    stamp = to_timestamp(now)
+    conn.executemany(
+        "INSERT INTO nudge_members (guild_id, user_id, last_active_at, next_check_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+        "last_active_at = excluded.last_active_at, step = 0, hurry = 0, present = 1, "
+        "next_check_at = CASE WHEN opt = 'off' THEN NULL ELSE excluded.next_check_at END, "
+        "updated_at = excluded.updated_at "
+        "WHERE excluded.last_active_at > nudge_members.last_active_at",
+        [
+            (guild_id, user_id, at, None if quiet_seconds is None else at + quiet_seconds, stamp)
+            for user_id, at in entries
+        ],
+    )
+
+
+def mark_absent(conn: sqlite3.Connection, guild_id: int, user_ids: Iterable[int], now: datetime) -> None:
+    """The members left the server: nothing more is checked until they come back (their join is activity)."""
+    stamp = to_timestamp(now)
+    conn.executemany(
+        "UPDATE nudge_members SET present = 0, next_check_at = NULL, updated_at = ? WHERE guild_id = ? AND user_id = ?",
+        [(stamp, guild_id, user_id) for user_id in user_ids],
+    )
+
+
+def due_members(conn: sqlite3.Connection, now: datetime, limit: int) -> list[MemberRow]:
+    """The members whose next check is due at ``now`` or before, earliest first (through the index)."""
+    rows = conn.execute(
+        _MEMBER_SELECT + "WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
+        (to_timestamp(now), limit),
+    ).fetchall()
+    return [_member(row) for row in rows]
+
+
+def earliest_check(conn: sqlite3.Connection) -> datetime | None:
+    """The earliest next check of any member (through the index)."""
+    row = conn.execute(
+        "SELECT next_check_at FROM nudge_members WHERE next_check_at IS NOT NULL ORDER BY next_check_at LIMIT 1"
+    ).fetchone()
+    return None if row is None else from_timestamp(int(row[0]))
+
+
+def schedule(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    next_check_at: datetime | None,
+    *,
+    participant: bool | None = None,
+) -> None:
+    """Set when the member is checked next (``None``: not until something happens); optionally
+    record whether they participate."""
+    if participant is None:
+        conn.execute(
+            "UPDATE nudge_members SET next_check_at = ? WHERE guild_id = ? AND user_id = ?",
+            (_ts(next_check_at), guild_id, user_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE nudge_members SET next_check_at = ?, participant = ? WHERE guild_id = ? AND user_id = ?",
+            (_ts(next_check_at), int(participant), guild_id, user_id),
+        )
+
+
+def update_ladder(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    spell: int,
+    *,
+    step: int,
+    hurry: bool,
+    next_check_at: datetime | None,
+) -> bool:
+    """Move the member's ladder in the spell ``spell``; ``False`` if that spell has ended meanwhile."""
+    cursor = conn.execute(
+        "UPDATE nudge_members SET step = ?, hurry = ?, next_check_at = ?, participant = 1 "
+        "WHERE guild_id = ? AND user_id = ? AND last_active_at = ?",
+        (step, int(hurry), _ts(next_check_at), guild_id, user_id, spell),
+    )
+    return cursor.rowcount > 0
+
+
+def set_opt(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    opt: str,
+    now: datetime,
+    next_check_at: datetime | None,
+) -> None:
+    """Record the member's choice ('auto', 'on', 'off'); it also lifts any pause. Using the command
+    is activity, so a member the bot had not seen gets a row starting now."""
+    if opt not in OPT_VALUES:
+        raise ValueError(f"unknown nudge choice {opt!r}")
+    stamp = to_timestamp(now)
+    conn.execute(
+        "INSERT INTO nudge_members (guild_id, user_id, last_active_at, next_check_at, opt, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET opt = excluded.opt, "
+        "paused_until = NULL, next_check_at = excluded.next_check_at, present = 1, updated_at = excluded.updated_at",
+        (guild_id, user_id, stamp, _ts(next_check_at), opt, stamp),
+    )
+
+
+def set_pause(conn: sqlite3.Connection, guild_id: int, user_id: int, until: datetime, now: datetime) -> None:
+    """Pause the member's nudges until ``until`` (their first check is then)."""
+    stamp = to_timestamp(now)
+    conn.execute(
+        "INSERT INTO nudge_members (guild_id, user_id, last_active_at, next_check_at, paused_until, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+        "paused_until = excluded.paused_until, "
+        "next_check_at = CASE WHEN opt = 'off' THEN NULL ELSE excluded.next_check_at END, "
+        "present = 1, updated_at = excluded.updated_at",
+        (guild_id, user_id, stamp, to_timestamp(until), to_timestamp(until), stamp),
+    )
+
+
+def rearm_guild(conn: sqlite3.Connection, guild_id: int, first_check_seconds: int) -> int:
+    """Nudges were turned on in this server: give every member without a next check (and not opted
+    out, present, ladder not finished) one at the end of their first quiet period. Returns how many."""
+    cursor = conn.execute(
+        "UPDATE nudge_members SET next_check_at = last_active_at + ? "
+        "WHERE guild_id = ? AND next_check_at IS NULL AND present = 1 AND opt <> 'off' AND step < 3",
+        (first_check_seconds, guild_id),
+    )
+    return cursor.rowcount
+
+
+def pull_checks_forward(
+    conn: sqlite3.Connection, guild_id: int, quiet_seconds: int, buddy_seconds: int, moderator_seconds: int
+) -> int:
+    """The ladder's days changed: bring every scheduled check forward to the day of its next step
+    under the new settings, if that is earlier (a later one is found and put back by the sweep)."""
+    cursor = conn.execute(
+        "UPDATE nudge_members SET next_check_at = min(next_check_at, last_active_at + "
+        "CASE step WHEN 0 THEN ? WHEN 1 THEN ? ELSE ? END) "
+        "WHERE guild_id = ? AND next_check_at IS NOT NULL",
+        (quiet_seconds, buddy_seconds, moderator_seconds, guild_id),
+    )
+    return cursor.rowcount
+
+
+def quiet_members(
+    conn: sqlite3.Connection, guild_id: int, quiet_since: datetime, limit: int, offset: int = 0
+) -> list[MemberRow]:
+    """Participating members present and not opted out whose last activity is at ``quiet_since`` or
+    before, the quietest first, paged (through the partial index)."""
+    rows = conn.execute(
+        _MEMBER_SELECT + "WHERE guild_id = ? AND last_active_at <= ? AND participant = 1 AND present = 1 "
+        "AND opt <> 'off' ORDER BY last_active_at, user_id LIMIT ? OFFSET ?",
+        (guild_id, to_timestamp(quiet_since), limit, offset),
+    ).fetchall()
+    return [_member(row) for row in rows]
+
+
+def count_quiet_members(conn: sqlite3.Connection, guild_id: int, quiet_since: datetime) -> int:
+    """How many members :func:`quiet_members` lists in all."""
+    row = conn.execute(
+        "SELECT count(*) FROM nudge_members WHERE guild_id = ? AND last_active_at <= ? AND participant = 1 "
+        "AND present = 1 AND opt <> 'off'",
+        (guild_id, to_timestamp(quiet_since)),
+    ).fetchone()
+    return int(row[0])
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """One step of one quiet spell: claimed, then carried out (or found impossible)."""
+
+    guild_id: int
+    user_id: int
+    spell: int
+    step: int
+    target_id: int | None
+    requested: bool
+    outcome: str
+    run_id: str
+    claimed_at: datetime
+    done_at: datetime | None
+
+
+_STEP_SELECT = (
+    "SELECT guild_id, user_id, spell, step, target_id, requested, outcome, run_id, claimed_at, done_at "
+    "FROM nudge_steps "
+)
+
+
+def _step(row: Sequence[Any]) -> StepRow:
+    return StepRow(
+        guild_id=int(row[0]),
+        user_id=int(row[1]),
+        spell=int(row[2]),
+        step=int(row[3]),
+        target_id=None if row[4] is None else int(row[4]),
+        requested=bool(row[5]),
+        outcome=str(row[6]),
+        run_id=str(row[7]),
+        claimed_at=from_timestamp(int(row[8])),
+        done_at=_dt(row[9]),
+    )
+
+
+def claim_step(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    spell: int,
+    step: int,
+    *,
+    target_id: int | None,
+    run_id: str,
+    now: datetime,
+    outcome: str = "pending",
+    requested: bool = False,
+) -> bool:
+    """Claim a step of a spell (``outcome`` 'pending': to be carried out now; any other: decided
+    already, e.g. 'no_buddy'). ``False`` if this step of this spell was claimed before."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    stamp = to_timestamp(now)
+    cursor = conn.execute(
+        "INSERT INTO nudge_steps (guild_id, user_id, spell, step, target_id, requested, outcome, run_id, claimed_at, "
+        "done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (
+            guild_id,
+            user_id,
+            spell,
+            step,
+            target_id,
+            int(requested),
+            outcome,
+            run_id,
+            stamp,
+            None if outcome == "pending" else stamp,
+        ),
+    )
+    return cursor.rowcount > 0
+
+
+def finish_step(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, spell: int, step: int, outcome: str, now: datetime
+) -> bool:
+    """Record how a pending step went; ``False`` if it was not pending (already recorded)."""
+    if outcome not in OUTCOMES or outcome == "pending":
+        raise ValueError(f"not a final outcome: {outcome!r}")
+    cursor = conn.execute(
+        "UPDATE nudge_steps SET outcome = ?, done_at = ? "
+        "WHERE guild_id = ? AND user_id = ? AND spell = ? AND step = ? AND outcome = 'pending'",
+        (outcome, to_timestamp(now), guild_id, user_id, spell, step),
+    )
+    return cursor.rowcount > 0
+
+
+def spell_steps(conn: sqlite3.Connection, guild_id: int, user_id: int, spell: int) -> list[StepRow]:
+    """The steps claimed in one quiet spell, in ladder order."""
+    rows = conn.execute(
+        _STEP_SELECT + "WHERE guild_id = ? AND user_id = ? AND spell = ? ORDER BY step",
+        (guild_id, user_id, spell),
+    ).fetchall()
+    return [_step(row) for row in rows]
+
+
+def stale_pending_steps(conn: sqlite3.Connection, run_id: str, limit: int) -> list[StepRow]:
+    """Steps claimed by an earlier run and never recorded as done (through the partial index)."""
+    rows = conn.execute(
+        _STEP_SELECT + "WHERE outcome = 'pending' AND run_id <> ? ORDER BY claimed_at LIMIT ?",
+        (run_id, limit),
+    ).fetchall()
+    return [_step(row) for row in rows]
+
+
+def take_over_step(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, spell: int, step: int, old_run: str, new_run: str
+) -> bool:
+    """Make an earlier run's pending step this run's; ``False`` if someone else already did."""
+    cursor = conn.execute(
+        "UPDATE nudge_steps SET run_id = ? WHERE guild_id = ? AND user_id = ? AND spell = ? AND step = ? "
+        "AND run_id = ? AND outcome = 'pending'",
+        (new_run, guild_id, user_id, spell, step, old_run),
+    )
+    return cursor.rowcount > 0
+
+
+def prune_steps(conn: sqlite3.Connection, before: datetime) -> int:
+    """Forget steps claimed before ``before`` (their spells are long over); returns how many."""
+    cursor = conn.execute(
+        "DELETE FROM nudge_steps WHERE claimed_at < ? AND outcome <> 'pending'", (to_timestamp(before),)
+    )
+    return cursor.rowcount
