@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import pkgutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import discord
@@ -28,12 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def build_intents() -> discord.Intents:
-    """Guilds, members (privileged), guild messages and DMs for activity — never message content."""
+    """Guilds, members (privileged), and for activity guild messages, DMs, reactions and voice states
+    (none privileged) — never message content."""
     intents = discord.Intents.none()
     intents.guilds = True
     intents.members = True
     intents.guild_messages = True
     intents.dm_messages = True
+    intents.guild_reactions = True
+    intents.voice_states = True
     return intents
 
 
@@ -55,6 +58,7 @@ class SoberPeersBot(commands.Bot):
         extensions: Sequence[str] | None = None,
         **options: Any,
     ) -> None:
+        self._event_observers: dict[str, list[Callable[..., None]]] = {}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=build_intents(),
@@ -125,6 +129,31 @@ class SoberPeersBot(commands.Bot):
         log.info("Synced %d commands (%s)", len(synced), scope)
         self.last_sync_skipped = False
         return True
+
+    def add_event_observer(self, event: str, observer: Callable[..., None]) -> None:
+        """Call ``observer(*args)`` synchronously whenever ``event`` (e.g. ``"message"``) is dispatched.
+
+        For cheap bookkeeping on frequent events: unlike a listener, which costs a task per event,
+        an observer is a plain call. It must be quick and must not block; an exception is logged.
+        """
+        self._event_observers.setdefault(event, []).append(observer)
+
+    def remove_event_observer(self, event: str, observer: Callable[..., None]) -> None:
+        """Stop calling ``observer`` for ``event``."""
+        observers = self._event_observers.get(event, [])
+        if observer in observers:
+            observers.remove(observer)
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Call the event's observers, then dispatch it to listeners as usual."""
+        observers = self._event_observers.get(event_name)
+        if observers:
+            for observer in observers:
+                try:
+                    observer(*args)
+                except Exception:
+                    log.exception("Event observer %r failed on %s", observer, event_name)
+        super().dispatch(event_name, *args, **kwargs)
 
     async def on_ready(self) -> None:
         """Log who we are and where."""

@@ -92,6 +92,12 @@ SETTINGS: Mapping[str, SettingDef] = _defs(
     SettingDef("moderator_role", Kind.ROLE, "Moderator role"),
     SettingDef("checkin_channel", Kind.CHANNEL, "Check-in channel"),
     SettingDef("celebrations_channel", Kind.CHANNEL, "Celebrations channel"),
+    SettingDef("nudges_enabled", Kind.BOOL, "Isolation nudges", default=True),
+    SettingDef("quiet_days", Kind.INT, "Quiet days before a nudge", default=3, minimum=1, maximum=60),
+    SettingDef("buddy_after_days", Kind.INT, "Quiet days before the buddy's note", default=5, minimum=2, maximum=90),
+    SettingDef(
+        "moderator_after_days", Kind.INT, "Quiet days before the moderators' notice", default=7, minimum=3, maximum=90
+    ),
 )
 
 

@@ -1,0 +1,189 @@
+"""Members' activity, kept in memory and written to the database in one transaction at a time.
+
+Activity is anything a member does that needs no message content: a message in any channel or
+thread, a reaction, joining a voice channel, any use of the bot. Gateway events arrive far more
+often than anything else, so noting one must cost next to nothing: :meth:`ActivityBuffer.note` is
+one clock call and one dict store, called synchronously from the event (no task, no database).
+The :class:`ActivityFlusher` swaps the buffer out and hands it to the writer every 30 seconds and
+at shutdown, in one transaction. A crash loses at most the activity of the last interval, never
+more: the next activity of those members corrects it.
+
+A member who never posted counts from when they joined (:meth:`ActivityBuffer.note_at` with the
+join time). A member who leaves is noted too, so nothing is checked for them until they return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.db.connection import StorageError
+from bot.timeutil import Clock, to_timestamp
+
+__all__ = ["FLUSH_INTERVAL", "ActivityBatch", "ActivityBuffer", "ActivityFlusher", "Writer"]
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 30.0
+"""Seconds between two writes of the buffer."""
+
+Key = tuple[int, int]
+"""(guild id, user id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityBatch:
+    """What was noted since the last write: the latest activity per member, and who left after it."""
+
+    latest: dict[Key, datetime] = field(default_factory=dict)
+    left: dict[Key, datetime] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.latest) + len(self.left)
+
+    def by_guild(self) -> Iterator[tuple[int, list[tuple[int, int]], list[int]]]:
+        """Per server: ``(guild_id, [(user_id, unix seconds)], [user ids who left])``.
+
+        A member who left and then was active again (rejoined) only counts as active.
+        """
+        guilds: dict[int, tuple[list[tuple[int, int]], list[int]]] = {}
+        for (guild_id, user_id), moment in self.latest.items():
+            gone = self.left.get((guild_id, user_id))
+            if gone is not None and gone >= moment:
+                continue
+            guilds.setdefault(guild_id, ([], []))[0].append((user_id, to_timestamp(moment)))
+        for (guild_id, user_id), gone in self.left.items():
+            seen = self.latest.get((guild_id, user_id))
+            if seen is None or gone >= seen:
+                guilds.setdefault(guild_id, ([], []))[1].append(user_id)
+        for guild_id, (active, left) in sorted(guilds.items()):
+            yield guild_id, sorted(active), sorted(left)
+
+
+class ActivityBuffer:
+    """The latest activity per (server, member) since the last write, in memory."""
+
+    __slots__ = ("_clock", "_latest", "_left")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._latest: dict[Key, datetime] = {}
+        self._left: dict[Key, datetime] = {}
+
+    def note(self, guild_id: int, user_id: int) -> None:
+        """The member did something in the server just now (events arrive in order: the last wins)."""
+        self._latest[(guild_id, user_id)] = self._clock()
+
+    def note_at(self, guild_id: int, user_id: int, moment: datetime) -> None:
+        """The member was active at ``moment`` (e.g. joined then), unless a later activity is noted."""
+        key = (guild_id, user_id)
+        known = self._latest.get(key)
+        if known is None or moment > known:
+            self._latest[key] = moment
+
+    def note_left(self, guild_id: int, user_id: int) -> None:
+        """The member left the server."""
+        self._left[(guild_id, user_id)] = self._clock()
+
+    def __len__(self) -> int:
+        return len(self._latest) + len(self._left)
+
+    def take(self) -> ActivityBatch:
+        """Everything noted so far, leaving the buffer empty."""
+        batch = ActivityBatch(self._latest, self._left)
+        self._latest, self._left = {}, {}
+        return batch
+
+    def restore(self, batch: ActivityBatch) -> None:
+        """Put back a batch that could not be written, keeping whatever is newer."""
+        for key, moment in batch.latest.items():
+            known = self._latest.get(key)
+            if known is None or moment > known:
+                self._latest[key] = moment
+        for key, moment in batch.left.items():
+            known = self._left.get(key)
+            if known is None or moment > known:
+                self._left[key] = moment
+
+
+Writer = Callable[[ActivityBatch], Awaitable[None]]
+"""Writes one batch in one transaction (raises if it could not)."""
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class ActivityFlusher:
+    """Writes the buffer every ``interval`` seconds and on :meth:`stop`; one write at a time."""
+
+    def __init__(
+        self,
+        buffer: ActivityBuffer,
+        writer: Writer,
+        *,
+        interval: float = FLUSH_INTERVAL,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.buffer = buffer
+        self._writer = writer
+        self._interval = interval
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the periodic task is alive."""
+        return self._task is not None and not self._task.done()
+
+    async def flush(self) -> int:
+        """Write what the buffer holds now; returns how many entries were written.
+
+        If the write fails, the batch goes back into the buffer (merged with anything newer) and
+        the error is raised.
+        """
+        async with self._lock:
+            batch = self.buffer.take()
+            if not batch:
+                return 0
+            try:
+                await self._writer(batch)
+            except BaseException:
+                self.buffer.restore(batch)
+                raise
+            return len(batch)
+
+    def start(self) -> None:
+        """Start writing periodically (on the running loop)."""
+        if self.running:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="activity-flusher")
+
+    async def stop(self) -> None:
+        """Stop the periodic task, then write what is left (the shutdown flush)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():  # pragma: no cover - our own caller was cancelled
+                    raise
+        try:
+            await self.flush()
+        except StorageError as exc:
+            log.warning("Could not write the last activity at shutdown: %s", exc)
+
+    async def _run(self) -> None:
+        while True:
+            await self._sleep(self._interval)
+            try:
+                written = await self.flush()
+            except StorageError as exc:
+                log.warning("Could not write activity, keeping it for the next try: %s", exc)
+            except Exception:
+                log.exception("Writing activity failed; keeping it for the next try")
+            else:
+                if written:
+                    log.debug("Wrote %d activity entries", written)
