@@ -653,19 +653,21 @@ class BuddyService:
         self._db = db
         self._clock = clock
         self._guidance = guidance
+        self._intro_quotes = tuple(guidance.by_topic("what-it-is") + guidance.by_topic("what-it-isnt"))
+        try:
+            self._buddy_quotes: tuple[Passage, ...] = (guidance.get("what-it-is"),)
+        except KeyError:
+            self._buddy_quotes = tuple(guidance.by_topic("what-it-is")[:1])
 
     # ----------------------------------------------------------------------- guidance
 
     def intro_quotes(self) -> tuple[Passage, ...]:
         """The passages an introduction quotes: what peer support is, then what it is not."""
-        return tuple(self._guidance.by_topic("what-it-is") + self._guidance.by_topic("what-it-isnt"))
+        return self._intro_quotes
 
     def buddy_quotes(self) -> tuple[Passage, ...]:
         """The passage quoted when telling a member what a buddy is: what peer support is."""
-        try:
-            return (self._guidance.get("what-it-is"),)
-        except KeyError:
-            return tuple(self._guidance.by_topic("what-it-is")[:1])
+        return self._buddy_quotes
 
     # ----------------------------------------------------------------------- plumbing
 
@@ -678,7 +680,10 @@ class BuddyService:
         now = self._now()
 
         def unit(conn: sqlite3.Connection) -> _R:
-            guilds.ensure_guild(conn, guild_id, now)
+            # The server's row is needed by the foreign keys; only written when missing, so a member
+            # event that changes nothing writes nothing.
+            if not repo.guild_known(conn, guild_id):
+                guilds.ensure_guild(conn, guild_id, now)
             state = _Work(
                 conn=conn,
                 guild_id=guild_id,
@@ -1569,7 +1574,7 @@ class BuddyService:
         return made
 
     def _introduce(self, w: _Work, pair: PairInfo) -> Introduce:
-        return Introduce(pair, w.settings.intro_channel_id, w.settings.moderator_channel_id, self.intro_quotes())
+        return Introduce(pair, w.settings.intro_channel_id, w.settings.moderator_channel_id, self._intro_quotes)
 
     def _limit(self, w: _Work, user_id: int) -> int:
         offer = repo.get_volunteer(w.conn, w.guild_id, user_id)

@@ -37,6 +37,7 @@ __all__ = [
     "get_pair",
     "get_volunteer",
     "group_roles_of",
+    "guild_known",
     "insert_pair",
     "insert_pairs",
     "list_active_pairs",
@@ -92,6 +93,11 @@ def _int(value: Any) -> int | None:
 def _ids(values: Iterable[int]) -> str:
     """A JSON array of ids: one bound parameter for ``IN (SELECT value FROM json_each(?))``."""
     return json.dumps(sorted({int(v) for v in values}))
+
+
+def guild_known(conn: sqlite3.Connection, guild_id: int) -> bool:
+    """Whether the server has its row in ``guilds`` (which the buddy tables' foreign keys need)."""
+    return conn.execute("SELECT 1 FROM guilds WHERE guild_id = ?", (guild_id,)).fetchone() is not None
 
 
 # --------------------------------------------------------------------------- groups
@@ -304,9 +310,10 @@ def enqueue(
 
 
 def dequeue(conn: sqlite3.Connection, guild_id: int, user_ids: Iterable[int]) -> None:
-    """Take members out of the queue."""
-    conn.executemany(
-        "DELETE FROM buddy_queue WHERE guild_id = ? AND user_id = ?", [(guild_id, uid) for uid in user_ids]
+    """Take members out of the queue (one statement, however many)."""
+    conn.execute(
+        "DELETE FROM buddy_queue WHERE guild_id = ? AND user_id IN (SELECT value FROM json_each(?))",
+        (guild_id, _ids(user_ids)),
     )
 
 
@@ -548,19 +555,20 @@ def insert_pairs(
         return []
     stamp = to_timestamp(now)
     started = stamp if status == "active" else None
-    # The caller holds the write lock: nothing else can insert meanwhile, so the new ids are the
-    # ones above the current maximum, in insertion order.
+    # One statement for the lot: the rows travel as one JSON array, inserted in array order. The
+    # caller holds the write lock, so nothing else inserts meanwhile and the new rowids are the
+    # ones right above the current maximum, in order.
     before = int(conn.execute("SELECT coalesce(max(pair_id), 0) FROM buddy_pairs").fetchone()[0])
-    conn.executemany(
+    conn.execute(
         "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, queued_at, "
-        "first_in_line, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(guild_id, m, b, g, status, stamp, q, int(f), started) for m, b, g, q, f in pairs],
+        "first_in_line, started_at) SELECT ?, p.value ->> 0, p.value ->> 1, p.value ->> 2, ?, ?, p.value ->> 3, "
+        "p.value ->> 4, ? FROM json_each(?) p ORDER BY p.key",
+        (guild_id, status, stamp, started, json.dumps([[m, b, g, q, int(f)] for m, b, g, q, f in pairs])),
     )
-    rows = conn.execute("SELECT pair_id FROM buddy_pairs WHERE pair_id > ? ORDER BY pair_id", (before,)).fetchall()
-    ids = [int(r[0]) for r in rows]
-    if len(ids) != len(pairs):  # pragma: no cover - the write lock makes this impossible
+    after = int(conn.execute("SELECT max(pair_id) FROM buddy_pairs").fetchone()[0])
+    if after != before + len(pairs):  # pragma: no cover - the write lock makes this impossible
         raise RuntimeError("pairs were inserted concurrently")
-    return ids
+    return list(range(before + 1, after + 1))
 
 
 def get_pair(conn: sqlite3.Connection, guild_id: int, pair_id: int) -> PairRow | None:

@@ -1014,3 +1014,14 @@ async def test_naive_clock_is_refused(db: Database, guidance: GuidanceLibrary) -
     service = BuddyService(db, lambda: datetime(2026, 1, 1), guidance)  # noqa: DTZ001
     with pytest.raises(ValueError, match="naive"):
         await service.run_matching(G)
+
+
+async def test_member_event_that_changes_nothing_writes_nothing(svc: BuddyService, db: Database) -> None:
+    """A role change of a member the feature does not know, holding no group role, leaves the file as it was."""
+
+    def changes(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT total_changes()").fetchone()[0])
+
+    before = await db.read(changes)
+    result = await svc.member_updated(G, facts(1, STAFF))
+    assert result.effects == () and await db.read(changes) == before

@@ -499,3 +499,10 @@ async def test_new_pair_status_is_checked(db: Database) -> None:
         await run(db, lambda c: repo.insert_pair(c, G, 1, 2, MEN, status="ended", now=NOW))
     with pytest.raises(ValueError, match="cannot close"):
         await run(db, lambda c: repo.close_pair(c, G, 1, "active", NOW, None, "x"))
+
+
+async def test_guild_known(db: Database) -> None:
+    """A server is known once its row exists."""
+    assert await db.read(lambda c: repo.guild_known(c, 99)) is False
+    await db.transaction(lambda c: guilds.ensure_guild(c, 99, NOW))
+    assert await db.read(lambda c: repo.guild_known(c, 99)) is True
