@@ -826,7 +826,7 @@ class BuddyService:
 
         def work(w: _Work) -> MemberResult:
             if repo.get_member(w.conn, w.guild_id, user_id) is None:
-                return MemberResult(user_id, None, NotMatchable.NO_GROUP)
+                return MemberResult(user_id, None, None)
             for pair in repo.live_pairs_of(w.conn, w.guild_id, user_id):
                 self._end(w, pair, EndReason.MEMBER_LEFT, None, tell=(pair.other(user_id),), gone=user_id)
             repo.dequeue(w.conn, w.guild_id, [user_id])
