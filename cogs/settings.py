@@ -9,6 +9,7 @@ from discord.ext import commands
 from bot.checks import is_moderator
 from bot.client import SoberPeersBot
 from bot.services.server_settings import SETTINGS, Kind, ServerConfig, SettingValue
+from cogs.nudges import configure_nudges, show_quiet_members
 
 
 def render_value(kind: Kind, value: SettingValue) -> str:
@@ -98,6 +99,36 @@ class Settings(commands.GroupCog, group_name="settings", group_description="The 
     async def moderator_role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
         """Set the moderator role."""
         await self._set(interaction, "moderator_role", role.id if role else None)
+
+    @app_commands.command(name="nudges", description="Isolation nudges: on or off, and the quiet days before each step")
+    @app_commands.describe(
+        enabled="Nudges in this server (default: on)",
+        quiet_days="Quiet days before the member's private message (default 3)",
+        buddy_after_days="Quiet days before their buddy's note (default 5)",
+        moderator_after_days="Quiet days before the moderators' notice (default 7)",
+    )
+    async def nudges(
+        self,
+        interaction: discord.Interaction,
+        enabled: bool | None = None,
+        quiet_days: app_commands.Range[int, 1, 60] | None = None,
+        buddy_after_days: app_commands.Range[int, 2, 90] | None = None,
+        moderator_after_days: app_commands.Range[int, 3, 90] | None = None,
+    ) -> None:
+        """Change (or, with no option, show) the nudge settings; the days must grow step by step."""
+        await configure_nudges(
+            self.bot,
+            interaction,
+            enabled=enabled,
+            quiet_days=quiet_days,
+            buddy_after_days=buddy_after_days,
+            moderator_after_days=moderator_after_days,
+        )
+
+    @app_commands.command(name="quiet-members", description="Members quiet longer than the nudges' quiet days")
+    async def quiet_members(self, interaction: discord.Interaction) -> None:
+        """Who has been quiet, how long, and the step reached (paged)."""
+        await show_quiet_members(self.bot, interaction)
 
 
 async def setup(bot: SoberPeersBot) -> None:

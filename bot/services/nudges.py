@@ -72,7 +72,13 @@ __all__ = [
     "DAYTIME_START",
     "DMS_PER_MINUTE",
     "GUIDANCE_TOPIC",
+    "MAX_PAUSE_DAYS",
     "PARTICIPATION_DAYS",
+    "PAUSE_BUTTON_DAYS",
+    "REASON_ASKED",
+    "REASON_BUDDY",
+    "REASON_CHECKIN",
+    "REASON_SOBRIETY",
     "STEP_BUDDY",
     "STEP_MEMBER",
     "STEP_MODERATORS",
@@ -857,11 +863,17 @@ class NudgeSweeper:
         self._lock = asyncio.Lock()
         self._recovered = False
         self._task: asyncio.Task[None] | None = None
+        self._waiting = False
 
     @property
     def running(self) -> bool:
         """Whether the periodic task is alive."""
         return self._task is not None and not self._task.done()
+
+    @property
+    def idle(self) -> bool:
+        """Whether the periodic task is asleep between two sweeps (and no sweep is running)."""
+        return self.running and self._waiting and not self._lock.locked()
 
     async def run_once(self) -> SweepReport:
         """One sweep: write the buffered activity, finish what a crash left, then carry out every
@@ -952,7 +964,11 @@ class NudgeSweeper:
             except Exception:
                 log.exception("Nudge sweep failed; retrying in %s s", self._retry_delay)
                 delay = self._retry_delay
-            await self._sleep(delay)
+            self._waiting = True
+            try:
+                await self._sleep(delay)
+            finally:
+                self._waiting = False
 
     async def _delay(self) -> float:
         earliest = await self.service.next_check_at()
