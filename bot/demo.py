@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.client import SoberPeersBot
 from bot.db.connection import Database
@@ -152,6 +153,52 @@ async def _member_looks_at_her_history(world: World) -> None:
     _expect(answer.ephemeral and charts, "the history should answer privately with a PNG chart")
 
 
+def _nudges_of(world: World) -> tuple[SoberPeersBot, Any]:
+    """The running bot and its nudges cog. Steps get only the world, and the demo plays days in
+    seconds by moving the nudges' clock, so the bot is found among the live objects."""
+    import gc
+
+    for candidate in gc.get_objects():
+        if isinstance(candidate, SoberPeersBot) and not candidate.is_closed():
+            cog = candidate.get_cog("Nudges")
+            if cog is not None:
+                return candidate, cog
+    raise DemoFailed("the nudges cog is not running")
+
+
+def _nudge_dms(member: Member) -> list[Any]:
+    return [m for m in member.dms_from_bot() if m.embeds and m.embeds[0].get("title") == "Thinking of you"]
+
+
+async def _quiet_member_is_nudged(world: World) -> None:
+    from datetime import UTC, time
+
+    _, cog = _nudges_of(world)
+    # Four days on, at noon UTC (alice's time: she set no timezone), so that it is daytime for her.
+    later = datetime.combine((utc_now() + timedelta(days=4)).date(), time(12), tzinfo=UTC)
+    cog.service.clock = lambda: later
+    world.standin.record_transcript("(time)", "four days pass; alice, who checks in, posts nothing", where="demo")
+    await cog.run_sweep_now()
+    dms = _nudge_dms(world.alice)
+    _expect(len(dms) == 1, "alice should get one private nudge")
+    labels = [c["label"] for row in dms[0].components for c in row["components"]]
+    _expect("I'm okay" in labels and "Pause for a week" in labels, "the nudge should carry its buttons")
+    _expect(not any(_nudge_dms(m) for m in (world.beth, world.carl, world.dan, world.mod)), "only alice takes part")
+
+
+async def _member_answers_im_okay(world: World) -> None:
+    bot, cog = _nudges_of(world)
+    try:
+        (dm,) = _nudge_dms(world.alice)
+        custom_id = next(c for c in dm.custom_ids() if c.startswith("nudge:ok:"))
+        answer = await world.standin.press_button(world.alice.user, dm, custom_id)
+        _expect(answer.ephemeral and "glad you're okay" in answer.content, "the answer should be private and warm")
+        status = await cog.service.status(world.guild.id, world.alice.id)
+        _expect(status.last_active_at == cog.service.clock(), "“I'm okay” should count as activity")
+    finally:
+        cog.service.clock = bot.clock
+
+
 SCENE: list[Step] = [
     ("morgan, a moderator, sets the moderators' and check-in channels", _moderator_sets_up),
     ("beth, new in the women's house, asks what the bot is", _member_learns_about_the_bot),
@@ -159,6 +206,8 @@ SCENE: list[Step] = [
     ("carl looks for a passage about a shoulder to cry on", _member_asks_for_a_quote),
     ("alice checks in for today and shares a summary", _member_checks_in),
     ("alice looks at her check-in history", _member_looks_at_her_history),
+    ("alice goes quiet for days: the bot nudges her, privately", _quiet_member_is_nudged),
+    ("alice answers “I'm okay”", _member_answers_im_okay),
 ]
 
 
