@@ -98,6 +98,14 @@ SETTINGS: Mapping[str, SettingDef] = _defs(
     SettingDef(
         "moderator_after_days", Kind.INT, "Quiet days before the moderators' notice", default=7, minimum=3, maximum=90
     ),
+    # Buddy matching (issue 6): read by bot.services.buddies in the same text form.
+    SettingDef("auto_match", Kind.BOOL, "Buddy auto-matching", default=True),
+    SettingDef("intro_channel", Kind.CHANNEL, "Buddy introductions channel"),
+    SettingDef("max_buddies", Kind.INT, "Most buddies per volunteer", default=2, minimum=1, maximum=5),
+    SettingDef(
+        "volunteer_min_days", Kind.INT, "Days in the server before volunteering", default=14, minimum=0, maximum=365
+    ),
+    SettingDef("require_approval", Kind.BOOL, "Buddy pairs need a moderator's approval", default=False),
 )
 
 
