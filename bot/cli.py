@@ -13,6 +13,7 @@ from pathlib import Path
 import discord
 
 from bot import __version__
+from bot.crypto import generate_key
 from bot.db.connection import Database, StorageError
 from bot.db.migrations import MigrationError, load_migrations, migrate, read_schema_version
 from bot.endpoints import DISCORD_API_BASE, DISCORD_GATEWAY_URL, apply_endpoints
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         description="SoberPeers: a Discord bot for sober-living and outpatient peer groups.",
     )
     parser.add_argument("--version", action="version", version=f"SoberPeers {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{run,demo,migrate,check}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,demo,migrate,check,keygen}")
     sub.add_parser("run", help="start the bot (the default)", description="Connect to Discord and run the bot.")
     demo = sub.add_parser(
         "demo",
@@ -54,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         "migrate",
         help="apply pending database migrations and print the schema version",
         description="Apply pending database migrations and print the schema version.",
+    )
+    sub.add_parser(
+        "keygen",
+        help="print a new DATA_KEY for encrypting check-in notes at rest",
+        description="Print a new random key for DATA_KEY. Keep it safe: without it, encrypted notes cannot be read.",
     )
     sub.add_parser(
         "check",
@@ -72,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, run the chosen command, and return the exit status."""
     args = _parser().parse_args(argv)
     command = args.command or "run"
+    if command == "keygen":
+        print(generate_key())
+        return EXIT_OK
     try:
         settings = load_settings()
         if command in ("run", "migrate", "check"):
@@ -133,6 +142,8 @@ def _check(settings: Settings) -> int:
         print(f"Database: {path} (schema version {current}; run applies {latest - current} pending migrations)")
     else:
         print(f"Database: {path} (schema version {current}, up to date)")
+    sealed = "on (DATA_KEY is set)" if settings.data_key else "off: set DATA_KEY (see `python -m bot keygen`)"
+    print(f"Encryption of check-in notes at rest: {sealed}")
     print(f"Guidance: {len(guidance)} passages from “{guidance.source_title}”")
     if settings.dev_guild_id is None:
         print("Commands: synced globally (new commands can take up to an hour to appear)")

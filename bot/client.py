@@ -14,6 +14,7 @@ from discord.ext import commands
 
 import cogs
 from bot import __version__
+from bot.crypto import NoteCipher
 from bot.db.connection import Database
 from bot.db.repositories import meta
 from bot.services.guidance import GuidanceLibrary
@@ -73,6 +74,8 @@ class SoberPeersBot(commands.Bot):
         self.clock = clock
         self.guidance = GuidanceLibrary.load() if guidance is None else guidance
         self.server_settings = ServerSettings(database, clock)
+        # Check-in notes are sealed at rest when the operator set DATA_KEY.
+        self.note_cipher = NoteCipher(settings.data_key) if settings.data_key else None
         self.version = __version__
         self.initial_extensions = list(discover_extensions() if extensions is None else extensions)
         self.failed_extensions: dict[str, BaseException] = {}

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from bot.crypto import parse_key
+
 __all__ = ["DEFAULT_DATABASE_PATH", "Settings", "SettingsError", "check_database_path", "load_settings"]
 
 DEFAULT_DATABASE_PATH = Path("data") / "soberpeers.sqlite3"
@@ -40,6 +42,7 @@ class Settings:
     api_base: str | None = None
     gateway_url: str | None = None
     log_level: str = "INFO"
+    data_key: bytes | None = field(default=None, repr=False)
 
     def require_token(self) -> str:
         """The bot token, or a :class:`SettingsError` saying how to provide one."""
@@ -106,6 +109,16 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     if level not in LOG_LEVELS:
         raise SettingsError("LOG_LEVEL", f"{level!r} is not a log level. Use one of {', '.join(LOG_LEVELS)}.")
 
+    key_raw = get("DATA_KEY")
+    data_key: bytes | None = None
+    if key_raw is not None:
+        try:
+            data_key = parse_key(key_raw)
+        except ValueError as exc:
+            raise SettingsError(
+                "DATA_KEY", f"is not a valid key ({exc}). Make one with `python -m bot keygen`, or leave it unset."
+            ) from None
+
     return Settings(
         token=token,
         database_path=database_path,
@@ -113,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         api_base=api_base,
         gateway_url=gateway_url,
         log_level=level,
+        data_key=data_key,
     )
 
 

@@ -391,7 +391,11 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         self.bot = bot
         self.reminders = ReminderService(bot.db, bot.clock)
         self.checkins = CheckinService(
-            bot.db, bot.clock, bot.guidance, on_reminders_changed=self.reminders.notify_changed
+            bot.db,
+            bot.clock,
+            bot.guidance,
+            on_reminders_changed=self.reminders.notify_changed,
+            cipher=bot.note_cipher,
         )
         self.dispatcher = ReminderDispatcher(self.reminders, self.send_reminder, clock=bot.clock)
         self._starter: asyncio.Task[None] | None = None

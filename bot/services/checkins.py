@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from bot.crypto import NoteCipher, NotesLocked
 from bot.db.connection import Database
 from bot.db.repositories import checkins as repo
 from bot.db.repositories.guilds import ensure_guild, get_settings
@@ -91,6 +92,8 @@ class Checkin:
     sober: bool | None
     note: str | None
     recorded_at: datetime
+    note_locked: bool = False
+    """The note is stored encrypted and cannot be opened (no ``DATA_KEY``, or another one)."""
 
     @property
     def complete(self) -> bool:
@@ -205,8 +208,9 @@ def compute_streaks(days: Sequence[int], today: int) -> Streaks:
     return Streaks(current=current, longest=longest)
 
 
-def _checkin(row: repo.CheckinRow) -> Checkin:
-    return Checkin(from_epoch_day(row.day), row.mood, row.craving, row.sober, row.note, row.recorded_at)
+def note_place(guild_id: int, user_id: int, day: int) -> bytes:
+    """What a sealed note is bound to: its server, member and day."""
+    return f"checkin-note:{guild_id}:{user_id}:{day}".encode()
 
 
 def _validate_mood(mood: int) -> None:
@@ -248,11 +252,37 @@ class CheckinService:
         guidance: GuidanceLibrary,
         *,
         on_reminders_changed: Callable[[], None] | None = None,
+        cipher: NoteCipher | None = None,
     ) -> None:
+        self._cipher = cipher
         self._db = db
         self._clock = clock
         self._guidance = guidance
         self._on_reminders_changed = on_reminders_changed
+
+    # ----------------------------------------------------------------------- notes at rest
+
+    def _seal(self, note: str | None, guild_id: int, user_id: int, day: int) -> str | bytes | None:
+        """The stored form of a note: sealed when a key is configured."""
+        if note is None or self._cipher is None:
+            return note
+        return self._cipher.seal(note, note_place(guild_id, user_id, day))
+
+    def _checkin(self, row: repo.CheckinRow) -> Checkin:
+        note: str | None
+        locked = False
+        if isinstance(row.note, bytes):
+            note = None
+            if self._cipher is None:
+                locked = True
+            else:
+                try:
+                    note = self._cipher.open(row.note, note_place(row.guild_id, row.user_id, row.day))
+                except NotesLocked:
+                    locked = True
+        else:
+            note = row.note
+        return Checkin(from_epoch_day(row.day), row.mood, row.craving, row.sober, note, row.recorded_at, locked)
 
     # ----------------------------------------------------------------------- check-ins
 
@@ -271,7 +301,8 @@ class CheckinService:
         def work(conn: sqlite3.Connection) -> CheckinResult:
             here = member_time(conn, guild_id, user_id, now)
             ensure_guild(conn, guild_id, now)
-            row = repo.CheckinRow(guild_id, user_id, here.today_day, mood, craving, bool(sober), note, now)
+            stored = self._seal(note, guild_id, user_id, here.today_day)
+            row = repo.CheckinRow(guild_id, user_id, here.today_day, mood, craving, bool(sober), stored, now)
             replaced = repo.upsert_checkin(conn, row)
             return self._result(conn, guild_id, user_id, row, replaced, here)
 
@@ -314,7 +345,8 @@ class CheckinService:
                     "That check-in is from more than a day ago, so it can't be completed now. "
                     "You can check in for today with /checkin today."
                 )
-            if not repo.complete_checkin(conn, guild_id, user_id, epoch_day(day), craving, bool(sober), note):
+            stored = self._seal(note, guild_id, user_id, epoch_day(day))
+            if not repo.complete_checkin(conn, guild_id, user_id, epoch_day(day), craving, bool(sober), stored):
                 raise UserError(
                     f"I couldn't find your check-in of {day.isoformat()} to complete. "
                     "You can check in for today with /checkin today."
@@ -335,7 +367,7 @@ class CheckinService:
         here: MemberTime,
     ) -> CheckinResult:
         """The reply's facts about a check-in just written, read in the same unit of work."""
-        checkin = _checkin(row)
+        checkin = self._checkin(row)
         streaks = compute_streaks(repo.checkin_days(conn, guild_id, user_id), here.today_day)
         sobriety = repo.get_sobriety(conn, guild_id, user_id)
         settings = get_settings(conn, guild_id)
@@ -379,7 +411,7 @@ class CheckinService:
             here = member_time(conn, guild_id, user_id, now)
             last = here.today_day
             first = last - days + 1
-            rows = {row.day: _checkin(row) for row in repo.checkins_between(conn, guild_id, user_id, first, last)}
+            rows = {row.day: self._checkin(row) for row in repo.checkins_between(conn, guild_id, user_id, first, last)}
             all_days = repo.checkin_days(conn, guild_id, user_id)
             streaks = compute_streaks(all_days, last)
             entries = tuple(HistoryDay(from_epoch_day(d), rows.get(d)) for d in range(first, last + 1))
@@ -460,4 +492,4 @@ class CheckinService:
     async def checkin_on(self, guild_id: int, user_id: int, day: date) -> Checkin | None:
         """The member's check-in of one local day, if any."""
         row = await self._db.read(lambda conn: repo.get_checkin(conn, guild_id, user_id, epoch_day(day)))
-        return None if row is None else _checkin(row)
+        return None if row is None else self._checkin(row)

@@ -167,3 +167,17 @@ def test_invalid_guidance_file_stops_start_up_with_a_clear_message(
     error = capsys.readouterr().err
     assert "duplicate id" in error
     assert TOKEN not in error
+
+
+def test_keygen_prints_a_usable_key(tmp_path: Path) -> None:
+    """keygen prints one new key that DATA_KEY accepts, and check then reports encryption on."""
+    from bot.crypto import parse_key
+
+    result = run_cli(tmp_path, "keygen")
+    assert result.returncode == 0
+    key = result.stdout.strip()
+    assert len(parse_key(key)) == 32
+    check = run_cli(tmp_path, "check", DISCORD_TOKEN=TOKEN, DATA_KEY=key, DATABASE_PATH=str(tmp_path / "d.sqlite3"))
+    assert check.returncode == 0, check.stderr
+    assert "at rest: on" in check.stdout
+    assert key not in check.stdout + check.stderr

@@ -126,3 +126,21 @@ def test_database_path_that_is_a_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as info:
         check_database_path(tmp_path)
     assert "folder" in str(info.value)
+
+
+def test_data_key_is_parsed_and_hidden() -> None:
+    """A valid DATA_KEY becomes 32 key bytes and is not in the repr."""
+    from bot.crypto import generate_key
+
+    key = generate_key()
+    settings = load_settings({"DATA_KEY": key}, env_file=None)
+    assert settings.data_key is not None and len(settings.data_key) == 32
+    assert key not in repr(settings)
+
+
+def test_bad_data_key_names_the_variable_and_keygen() -> None:
+    """An invalid DATA_KEY says how to make a good one."""
+    with pytest.raises(SettingsError) as info:
+        load_settings({"DATA_KEY": "not-a-key"}, env_file=None)
+    assert info.value.variable == "DATA_KEY"
+    assert "keygen" in str(info.value)

@@ -106,7 +106,8 @@ class CheckinRow:
     mood: int
     craving: int | None
     sober: bool | None
-    note: str | None
+    note: str | bytes | None
+    """The note: text, or its sealed form (bytes) when notes are encrypted at rest."""
     recorded_at: datetime
 
 
@@ -122,7 +123,7 @@ def _checkin(row: sqlite3.Row) -> CheckinRow:
         mood=int(row[3]),
         craving=None if row[4] is None else int(row[4]),
         sober=None if row[5] is None else bool(row[5]),
-        note=None if row[6] is None else str(row[6]),
+        note=row[6] if row[6] is None or isinstance(row[6], bytes) else str(row[6]),
         recorded_at=from_timestamp(day * _SECONDS_PER_DAY + int(row[7])),
     )
 
@@ -161,7 +162,13 @@ def upsert_mood(conn: sqlite3.Connection, guild_id: int, user_id: int, day: int,
 
 
 def complete_checkin(
-    conn: sqlite3.Connection, guild_id: int, user_id: int, day: int, craving: int, sober: bool, note: str | None
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    day: int,
+    craving: int,
+    sober: bool,
+    note: str | bytes | None,
 ) -> bool:
     """Fill in craving, sober and note of an existing check-in; ``False`` if that day has none."""
     cursor = conn.execute(
