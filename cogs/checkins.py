@@ -41,6 +41,7 @@ from bot.services.guidance import Passage
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
 from bot.tree import describe_error, send_ephemeral
 from bot.views import BaseModal
+from cogs.buddies import support_view
 from cogs.guidance import passage_embed
 
 __all__ = [
@@ -238,15 +239,13 @@ def reminder_dm_text(guild_name: str) -> str:
     )
 
 
-def buddy_support_view(guild_id: int, user_id: int) -> discord.ui.View | None:
-    """The "Let my buddy know" button for a member who is struggling, if they have a buddy.
+async def buddy_support_view(client: discord.Client, guild_id: int, user_id: int) -> discord.ui.View | None:
+    """The "Let my buddy know" button for a member who is struggling, if they have a buddy (issue 6).
 
-    HOOK (issue 6, buddies): buddies are being built separately. Once the buddy service can tell
-    whether this member has a buddy in this server, return a view with one "Let my buddy know"
-    button here (a :class:`bot.views.BaseView`; nothing is told to anyone without that press).
-    Until then there is no button.
+    Nothing is told to anyone without the press; then the buddy gets a private note that the member
+    could use support, never what they checked in (:mod:`cogs.buddies`). No buddy, no button.
     """
-    return None
+    return await support_view(client, guild_id, user_id)
 
 
 # --------------------------------------------------------------------------- components
@@ -456,7 +455,7 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         kwargs: dict[str, Any] = {"content": content, "ephemeral": True}
         if result.needs_support:
             kwargs["embeds"] = support_embeds(result.passage, result.crisis_resources, self.bot.guidance.source_title)
-            view = buddy_support_view(guild_id, interaction.user.id)
+            view = await buddy_support_view(self.bot, guild_id, interaction.user.id)
             if view is not None:
                 kwargs["view"] = view
         if interaction.response.is_done():
