@@ -849,7 +849,7 @@ class NudgeSweeper:
         max_rounds: int = 100,
         sleep: Sleep = asyncio.sleep,
         retry_delay: float = 60.0,
-        min_delay: float = 1.0,
+        min_delay: float = 5.0,
     ) -> None:
         self.service = service
         self.messenger = messenger
@@ -862,6 +862,7 @@ class NudgeSweeper:
         self._min_delay = min_delay
         self._lock = asyncio.Lock()
         self._recovered = False
+        self._pruned_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiting = False
 
@@ -888,7 +889,10 @@ class NudgeSweeper:
             if not self._recovered:
                 await self._recover(report)
                 self._recovered = True
+            now = self.service.clock()
+            if self._pruned_at is None or now - self._pruned_at >= DAY:
                 await self.service.prune()
+                self._pruned_at = now
             for _ in range(self._max_rounds):
                 claimed = await self.service.claim_due(self._batch)
                 report.rounds += 1

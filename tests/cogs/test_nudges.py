@@ -5,6 +5,7 @@ buddy's note, the moderators' notice, closed DMs, non-participants, restarts, th
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any, cast
@@ -287,6 +288,23 @@ async def test_noting_activity_is_synchronous_and_needs_no_listener(scene: Scene
     assert cog.buffer.take().latest == {(scene.guild.id, scene.alice.id): scene.clock()}
     listened = {name for name, _ in cog.get_listeners()}
     assert not listened & {"on_message", "on_raw_reaction_add", "on_voice_state_update", "on_interaction"}
+
+
+async def test_a_failing_observer_is_logged_and_spoils_nothing(scene: Scene, caplog: pytest.LogCaptureFixture) -> None:
+    """An observer that raises is logged; the other observers and the listeners still get the event."""
+    cog = cog_of(scene)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("observer bug")
+
+    scene.bot.add_event_observer("message", broken)
+    try:
+        with caplog.at_level(logging.ERROR, logger="bot.client"):
+            await scene.alice.post_message(scene.general, "hi")
+    finally:
+        scene.bot.remove_event_observer("message", broken)
+    assert any("observer" in r.getMessage() and r.exc_info for r in caplog.records)
+    assert (scene.guild.id, scene.alice.id) in cog.buffer.take().latest
 
 
 async def test_a_member_who_joins_counts_from_their_join_and_one_who_leaves_is_left_alone(scene: Scene) -> None:
