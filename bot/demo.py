@@ -199,6 +199,26 @@ async def _member_answers_im_okay(world: World) -> None:
         cog.service.clock = bot.clock
 
 
+async def _moderator_sets_up_buddy_groups(world: World) -> None:
+    for role in (world.mens_house, world.womens_house):
+        answer = await world.standin.invoke(world.mod, "buddyadmin group-add", {"role": role})
+        _expect(answer.ephemeral and "is now a matching group" in answer.content, "the group should be added")
+    answer = await world.standin.invoke(world.mod, "buddyadmin settings", {"intro_channel": world.intros})
+    _expect(str(world.intros.id) in answer.content, "the introductions channel should be confirmed")
+
+
+async def _volunteer_offers_to_be_a_buddy(world: World) -> None:
+    answer = await world.standin.invoke(world.carl, "buddy volunteer", {"available": True})
+    _expect(answer.ephemeral and "Thank you for offering" in answer.content, "carl's offer should be thanked")
+
+
+async def _newcomer_is_matched_with_a_volunteer(world: World) -> None:
+    answer = await world.standin.invoke(world.dan, "buddy request")
+    _expect(answer.ephemeral and "You have a buddy" in answer.content, "dan should be matched")
+    threads = [t for t in world.standin.threads_created if {world.dan.id, world.carl.id} <= set(t.member_ids)]
+    _expect(threads and threads[0].private and threads[0].bot_messages(), "a private introduction thread should open")
+
+
 SCENE: list[Step] = [
     ("morgan, a moderator, sets the moderators' and check-in channels", _moderator_sets_up),
     ("beth, new in the women's house, asks what the bot is", _member_learns_about_the_bot),
@@ -208,6 +228,15 @@ SCENE: list[Step] = [
     ("alice looks at her check-in history", _member_looks_at_her_history),
     ("alice goes quiet for days: the bot nudges her, privately", _quiet_member_is_nudged),
     ("alice answers “I'm okay”", _member_answers_im_okay),
+    (
+        "morgan makes the two houses matching groups, with introductions in #buddy-intros",
+        _moderator_sets_up_buddy_groups,
+    ),
+    ("carl, long in the men's house, offers to be a buddy", _volunteer_offers_to_be_a_buddy),
+    (
+        "dan, new in the men's house (DMs closed), asks for a buddy: matched with carl",
+        _newcomer_is_matched_with_a_volunteer,
+    ),
 ]
 
 
