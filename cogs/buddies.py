@@ -73,6 +73,7 @@ __all__ = [
     "SweepReport",
     "buddy_cog",
     "ended_dm_text",
+    "find_member",
     "introduction_line",
     "member_facts",
     "request_text",
@@ -370,6 +371,17 @@ def support_note_embed(member_id: int, member_name: str, guild_name: str) -> dis
 DmOutcome = Literal["sent", "closed", "failed"]
 
 
+async def find_member(guild: discord.Guild, user_id: int) -> discord.Member | None:
+    """The member, or None if they are not in the server (any other failure raises)."""
+    member = guild.get_member(user_id)
+    if member is not None:
+        return member
+    try:
+        return await guild.fetch_member(user_id)
+    except discord.NotFound:
+        return None
+
+
 async def _dm(user: discord.abc.Messageable, **kwargs: Any) -> DmOutcome:
     try:
         await user.send(**kwargs)
@@ -428,17 +440,6 @@ class EffectRunner:
 
     # ----------------------------------------------------------------------- lookups
 
-    @staticmethod
-    async def _member(guild: discord.Guild, user_id: int) -> discord.Member | None:
-        """The member, or None if they are not in the server (any other failure raises)."""
-        member = guild.get_member(user_id)
-        if member is not None:
-            return member
-        try:
-            return await guild.fetch_member(user_id)
-        except discord.NotFound:
-            return None
-
     async def notify_moderators(self, guild: discord.Guild, channel_id: int | None, text: str) -> bool:
         """Post in the moderators' channel, pinging nobody; False if there is none or it failed."""
         if channel_id is None:
@@ -478,8 +479,8 @@ class EffectRunner:
 
     async def _introduce(self, guild: discord.Guild, effect: Introduce) -> Introduction | None:
         pair = effect.pair
-        member = await self._member(guild, pair.member_id)
-        buddy = await self._member(guild, pair.buddy_id)
+        member = await find_member(guild, pair.member_id)
+        buddy = await find_member(guild, pair.buddy_id)
         for user_id, found in ((pair.member_id, member), (pair.buddy_id, buddy)):
             if found is None:
                 # They left while the bot could not see it: end their pairs now, as if it had.
@@ -627,7 +628,7 @@ class EffectRunner:
     # ----------------------------------------------------------------------- endings
 
     async def _pair_ended(self, guild: discord.Guild, effect: NotifyPairEnded) -> None:
-        member = await self._member(guild, effect.user_id)
+        member = await find_member(guild, effect.user_id)
         if member is None:
             return
         outcome = await _dm(member, content=ended_dm_text(effect, guild.name))
@@ -655,10 +656,13 @@ class EffectRunner:
             await thread.send(CLOSING_TEXT)
         except discord.HTTPException as exc:
             log.info("Could not post the closing note in thread %s: %s", thread.id, exc)
-        await thread.edit(archived=True, locked=True, reason="The buddy pairing ended")
+        try:
+            await thread.edit(archived=True, locked=True, reason="The buddy pairing ended")
+        except discord.Forbidden:  # locking needs Manage Threads; the owner may still archive
+            await thread.edit(archived=True, reason="The buddy pairing ended")
 
     async def _tell_what_a_buddy_is(self, guild: discord.Guild, effect: TellMemberWhatABuddyIs) -> None:
-        member = await self._member(guild, effect.user_id)
+        member = await find_member(guild, effect.user_id)
         if member is None:
             return
         embeds = [passage_embed(p, self.bot.guidance.source_title) for p in effect.quotes]
@@ -818,6 +822,13 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
             except Exception:
                 log.exception("The buddy sweep failed; it runs again in %s s", self.sweep_interval)
 
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """A later gateway session (after an outage): catch up on what happened meanwhile."""
+        if self.started.is_set():
+            for guild in list(self.bot.guilds):
+                await self.reconcile(guild)
+
     async def reconcile(self, guild: discord.Guild) -> None:
         """Tell the service every member's roles (changes made while the bot was away), then match."""
         for member in list(guild.members):
@@ -930,7 +941,7 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
                 "`/buddy request` asks for one."
             )
         await interaction.response.edit_message(view=None)  # once: the note is not sent twice
-        buddy = await EffectRunner._member(guild, buddy_id)
+        buddy = await find_member(guild, buddy_id)
         member = guild.get_member(interaction.user.id)
         name = member.display_name if member is not None else interaction.user.display_name
         outcome: DmOutcome = "failed"
