@@ -14,13 +14,39 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.db.connection import Database
-from bot.db.repositories import guilds
+from bot.db.repositories import audit, guilds
 from bot.errors import UserError
 from bot.timeutil import Clock
 
-__all__ = ["SETTINGS", "Kind", "ServerConfig", "ServerSettings", "SettingDef", "SettingValue", "read_config"]
+__all__ = [
+    "CRISIS_RESOURCES_MAX_LENGTH",
+    "CRISIS_RESOURCES_SETTING",
+    "DEFAULT_CRISIS_RESOURCES",
+    "SETTINGS",
+    "SETTINGS_CHANGED",
+    "Kind",
+    "ServerConfig",
+    "ServerSettings",
+    "SettingDef",
+    "SettingValue",
+    "read_config",
+]
 
 SettingValue = int | bool | str | None
+
+SETTINGS_CHANGED = "settings.change"
+"""The audit-log action of a settings change; its detail is ``{key: [before, after]}`` (stored text)."""
+
+CRISIS_RESOURCES_SETTING = "crisis_resources"
+CRISIS_RESOURCES_MAX_LENGTH = 1500
+DEFAULT_CRISIS_RESOURCES = (
+    "If you are in danger or thinking about harming yourself, please call your local emergency number now.\n"
+    "• **988 Suicide & Crisis Lifeline** (US and Canada): call or text **988**.\n"
+    "• **SAMHSA National Helpline** (US): **1-800-662-4357**, free, confidential, 24/7.\n"
+    "• Other countries: https://findahelpline.com lists free helplines near you."
+)
+"""The crisis resources of a server that set none: the one text check-ins, nudges and ``/sos`` show
+(read it through :mod:`bot.services.safety`)."""
 
 
 class Kind(enum.Enum):
@@ -106,6 +132,14 @@ SETTINGS: Mapping[str, SettingDef] = _defs(
         "volunteer_min_days", Kind.INT, "Days in the server before volunteering", default=14, minimum=0, maximum=365
     ),
     SettingDef("require_approval", Kind.BOOL, "Buddy pairs need a moderator's approval", default=False),
+    # Safety (issue 8): edited with /settings crisis-resources, read by bot.services.safety.
+    SettingDef(
+        CRISIS_RESOURCES_SETTING,
+        Kind.TEXT,
+        "Crisis resources",
+        default=DEFAULT_CRISIS_RESOURCES,
+        max_length=CRISIS_RESOURCES_MAX_LENGTH,
+    ),
 )
 
 
@@ -170,18 +204,26 @@ class ServerSettings:
         return await self.db.read(lambda conn: read_config(conn, guild_id))
 
     async def set(self, guild_id: int, key: str, value: SettingValue, actor_id: int | None) -> ServerConfig:
-        """Set (or, with ``None``, reset) one setting, and return the new settings."""
+        """Set (or, with ``None``, reset) one setting, and return the new settings.
+
+        A change is recorded in the moderators' audit log in the same transaction (nothing is
+        recorded when the value stays the same)."""
         definition = SETTINGS.get(key)
         if definition is None:
             raise KeyError(key)
         valid = definition.validate(value)
         now: datetime = self.clock()
 
+        stored = None if valid is None else definition.dump(valid)
+
         def work(conn: sqlite3.Connection) -> ServerConfig:
-            if valid is None:
+            before = guilds.get_settings(conn, guild_id).get(key)
+            if stored is None:
                 guilds.delete_setting(conn, guild_id, key)
             else:
-                guilds.set_setting(conn, guild_id, key, definition.dump(valid), now, actor_id)
+                guilds.set_setting(conn, guild_id, key, stored, now, actor_id)
+            if before != stored:
+                audit.record(conn, guild_id, actor_id, SETTINGS_CHANGED, {key: [before, stored]}, now)
             return read_config(conn, guild_id)
 
         return await self.db.transaction(work)
