@@ -152,6 +152,13 @@ async def test_request_without_a_volunteer_waits_in_line_and_says_why(scene: Sce
     assert public_posts(scene) == []
 
 
+async def test_a_request_without_a_group_waits_but_says_to_ask_a_moderator(scene: Scene) -> None:
+    """morgan holds no group role: queued, and told that a moderator must give the group role first."""
+    await set_up(scene)
+    answer = await scene.standin.invoke(scene.mod, "buddy request")
+    assert "You're in the queue" in answer.content and "ask a moderator" in answer.content
+
+
 async def test_a_newcomer_cannot_volunteer_yet(scene: Scene) -> None:
     """beth joined two days ago: volunteers need 14 days, and the answer says from when."""
     await set_up(scene)
@@ -232,6 +239,20 @@ async def test_when_the_thread_cannot_be_made_they_are_introduced_by_dm(scene: S
     assert f"<@{scene.beth.id}>" in scene.alice.dms_from_bot()[0].content
     (notice,) = notices(scene)
     assert "not allowed to open private threads" in notice and f"<#{scene.intros.id}>" in notice
+
+
+async def test_when_the_intro_channel_is_gone_they_are_introduced_by_dm(scene: Scene) -> None:
+    """The intro channel was deleted (10003): a DM to each, and the moderators hear that it is gone."""
+    await set_up(scene)
+    await volunteer(scene, scene.alice)
+    scene.standin.fail_next(
+        "POST", "/channels/{channel_id}/threads", 404, body={"message": "Unknown Channel", "code": 10003}
+    )
+    await scene.standin.invoke(scene.beth, "buddy request")
+    assert threads(scene) == []
+    assert len(scene.beth.dms_from_bot()) == 1 and len(scene.alice.dms_from_bot()) == 1
+    (notice,) = notices(scene)
+    assert "introductions channel no longer exists" in notice
 
 
 async def test_when_the_bot_lacks_thread_permissions_the_settings_warn_and_dms_are_used(scene: Scene) -> None:
