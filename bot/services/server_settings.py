@@ -140,6 +140,8 @@ SETTINGS: Mapping[str, SettingDef] = _defs(
         default=DEFAULT_CRISIS_RESOURCES,
         max_length=CRISIS_RESOURCES_MAX_LENGTH,
     ),
+    # Privacy (issue 8): check-in notes older than this are erased by the daily retention job.
+    SettingDef("note_retention_days", Kind.INT, "Days check-in notes are kept", default=90, minimum=7, maximum=3650),
 )
 
 
