@@ -88,6 +88,17 @@ class ActivityBuffer:
         """The member left the server."""
         self._left[(guild_id, user_id)] = self._clock()
 
+    def forget(self, guild_id: int, user_id: int) -> None:
+        """Drop what was noted of the member in the server (their data is being erased), so that no
+        later write recreates it."""
+        self._latest.pop((guild_id, user_id), None)
+        self._left.pop((guild_id, user_id), None)
+
+    def forget_guild(self, guild_id: int) -> None:
+        """Drop everything noted in the server (its data is being erased)."""
+        self._latest = {key: moment for key, moment in self._latest.items() if key[0] != guild_id}
+        self._left = {key: moment for key, moment in self._left.items() if key[0] != guild_id}
+
     def __len__(self) -> int:
         return len(self._latest) + len(self._left)
 
