@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -524,13 +525,25 @@ KINDS: dict[str, Parts] = {
 }
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _clean_building(path: Path) -> Path:
-    """Where ``path`` is built (nothing left of an interrupted build)."""
+    """Where this process builds ``path`` (another process may be building it too: each builds its
+    own file and renames it into place); what interrupted builds left is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    building = path.with_suffix(".building")
-    for leftover in path.parent.glob(building.name + "*"):
-        leftover.unlink()
-    return building
+    for leftover in path.parent.glob("*.building-*"):
+        pid = leftover.name.rsplit(".building-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+    return path.with_name(f"{path.name}.building-{os.getpid()}")
 
 
 def _cached(path: Path) -> bool:
@@ -562,7 +575,7 @@ async def dataset(data_dir: Path, spec: Spec, kind: str = "server", *, matched: 
             await BuddyService(db, lambda: NOW, GuidanceLibrary.load()).run_matching(GUILD_ID)
     finally:
         await db.close()
-    building.rename(path)
+    building.replace(path)
     return path, p
 
 

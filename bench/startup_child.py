@@ -1,7 +1,8 @@
 """One start-up, in its own process (so that its memory is its own): ``python -m bench.startup_child``.
 
-Arguments: ``KIND API_BASE GATEWAY_URL TOKEN DB_PATH`` where KIND is ``bot`` (SoberPeers with
-every cog, on a fresh database) or ``bare`` (a plain discord.py client with the same intents).
+Arguments: ``KIND API_BASE GATEWAY_URL TOKEN DB_PATH [GUILD_READY_TIMEOUT]`` where KIND is ``bot``
+(SoberPeers with every cog, on a fresh database) or ``bare`` (a plain discord.py client with the
+same intents); GUILD_READY_TIMEOUT overrides discord.py's default (2 s; the quick run uses 0.05).
 Prints one JSON line: seconds from ``start()`` to ``on_ready``, to "ready for work" (the bot: the
 nudges cog has recorded the members and started its sweeper), members cached, and the resident
 memory (VmRSS after a GC pass, and the peak VmHWM) in bytes.
@@ -40,15 +41,14 @@ def memory() -> dict[str, int]:
     return found
 
 
-async def _start(kind: str, token: str, db_path: str) -> dict[str, Any]:
-    db: Database | None = None
+async def _start(kind: str, token: str, db_path: str, options: dict[str, Any]) -> dict[str, Any]:
     client: discord.Client
     if kind == "bot":
         db = await Database.open(db_path)
         await migrate(db)
-        client = SoberPeersBot(Settings(), db)
+        client = SoberPeersBot(Settings(), db, **options)
     else:
-        client = discord.Client(intents=build_intents())
+        client = discord.Client(intents=build_intents(), **options)
     start = time.perf_counter()
     task = asyncio.create_task(client.start(token))
     try:
@@ -77,10 +77,11 @@ async def _start(kind: str, token: str, db_path: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Start, measure, print, stop."""
-    kind, api_base, gateway_url, token, db_path = argv
+    kind, api_base, gateway_url, token, db_path = argv[:5]
+    options = {"guild_ready_timeout": float(argv[5])} if len(argv) > 5 else {}
     logging.basicConfig(level=logging.ERROR)
     apply_endpoints(api_base, gateway_url)
-    result = asyncio.run(_start(kind, token, db_path))
+    result = asyncio.run(_start(kind, token, db_path, options))
     print(json.dumps(result), flush=True)
     return 0
 

@@ -10,6 +10,9 @@ turn, round after round (alternating, so that the machine's noise hits them alik
   activity observers (detached for the run);
 * ``bot``: the bot as it runs.
 
+A round runs each client three times, interleaved, and keeps each one's fastest run (the least
+disturbed by the rest of the machine); the overheads are computed per round.
+
 ``activity.tracking_overhead`` is the third against the second (what tracking activity adds);
 ``activity.bot_overhead`` the third against the first (everything the bot adds to discord.py's
 cost per message). Both are per round, in percent.
@@ -100,7 +103,7 @@ async def measure_tracking(harness: Harness, config: Config) -> list[Result]:
     buffer: ActivityBuffer = cog.buffer
     authors = plan.user_ids[: max(100, len(plan.user_ids) // 10)]
     frames = harness.message_frames(authors, config.size(2_000, 200))
-    rounds = config.reps(31, 3)
+    rounds = config.reps(21, 2)
     times: dict[str, list[float]] = {"discord.py": [], "bot, no activity": [], "bot": []}
     async with bare_client(plan) as bare:
         arms: list[tuple[str, Parsers, bool]] = [
@@ -114,10 +117,15 @@ async def measure_tracking(harness: Harness, config: Config) -> list[Result]:
                     await _feed(parsers, frames[: len(frames) // (4 - warm * 3)])
         for index in range(rounds):
             order = arms if index % 2 == 0 else arms[::-1]
-            for name, parsers, detached in order:
-                gc.collect()
-                with _without_activity(bot) if detached else contextlib.nullcontext():
-                    times[name].append(await _feed(parsers, frames))
+            best: dict[str, float] = {}
+            for _ in range(3):  # the fastest of 3 per client: the one least disturbed by the machine
+                for name, parsers, detached in order:
+                    gc.collect()
+                    with _without_activity(bot) if detached else contextlib.nullcontext():
+                        elapsed = await _feed(parsers, frames)
+                    best[name] = min(elapsed, best.get(name, elapsed))
+            for name, elapsed in best.items():
+                times[name].append(elapsed)
     noted = len(buffer)
     check(noted >= min(len(authors), len(frames)), f"the bot noted {noted} active members, not every author")
     tracking = [(b - n) / n * 100 for b, n in zip(times["bot"], times["bot, no activity"], strict=True)]
