@@ -42,7 +42,9 @@ def _world(members: int) -> StandIn:
     return standin
 
 
-def _fresh(path: Path) -> Path:
+def _fresh(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     return path
@@ -52,7 +54,7 @@ async def start_once(
     standin: StandIn, kind: str, folder: Path, guild_ready_timeout: float | None = None
 ) -> dict[str, Any]:
     """One start-up of ``kind`` ("bot" or "bare") in a child process; what it reported."""
-    db_path = _fresh(folder / f"startup-{kind}.sqlite3")
+    db_path = _fresh(folder, f"startup-{kind}.sqlite3")
     extra = [] if guild_ready_timeout is None else [str(guild_ready_timeout)]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.startup_child", kind, standin.api_base, standin.gateway_url,
@@ -77,18 +79,25 @@ async def run(config: Config) -> list[Result]:
     reps = config.reps(3, 1)
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="soberpeers-bench-") as folder:
-        for members in (small, large):
-            standin = _world(members)
-            async with standin:
-                for index in range(reps):
-                    kinds = ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
-                    if config.quick:  # both at once, without discord.py's 2 s wait: a smoke test
-                        found_all = await asyncio.gather(*(start_once(standin, k, Path(folder), 0.05) for k in kinds))
-                    else:
-                        found_all = [await start_once(standin, kind, Path(folder)) for kind in kinds]
-                    for kind, found in zip(kinds, found_all, strict=True):
-                        check(found["members"] >= members, f"the {kind} client cached {found['members']} members")
-                        runs.setdefault((kind, members), []).append(found)
+        worlds = {members: _world(members) for members in (small, large)}
+        try:
+            for standin in worlds.values():
+                await standin.start()
+            for index in range(reps):
+                kinds = ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
+                plan = [(kind, members) for members in (small, large) for kind in kinds]
+                if config.quick:  # all at once, without discord.py's 2 s wait: a smoke test
+                    found_all = await asyncio.gather(
+                        *(start_once(worlds[m], k, Path(folder) / f"{k}-{m}", 0.05) for k, m in plan)
+                    )
+                else:
+                    found_all = [await start_once(worlds[m], k, Path(folder) / f"{k}-{m}") for k, m in plan]
+                for (kind, members), found in zip(plan, found_all, strict=True):
+                    check(found["members"] >= members, f"the {kind} client cached {found['members']} members")
+                    runs.setdefault((kind, members), []).append(found)
+        finally:
+            for standin in worlds.values():
+                await standin.close()
     per_member = [
         ((bot_l["VmRSS"] - bot_s["VmRSS"]) - (bare_l["VmRSS"] - bare_s["VmRSS"])) / (large - small)
         for bot_s, bot_l, bare_s, bare_l in zip(
