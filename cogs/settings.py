@@ -10,6 +10,10 @@ from bot.checks import is_moderator
 from bot.client import SoberPeersBot
 from bot.services.server_settings import SETTINGS, Kind, ServerConfig, SettingValue
 from cogs.nudges import configure_nudges, show_quiet_members
+from cogs.safety import open_crisis_resources_modal, show_audit_log
+
+TEXT_SHOWN = 100
+"""The most characters of a text setting (the crisis resources) shown in ``/settings show``."""
 
 
 def render_value(kind: Kind, value: SettingValue) -> str:
@@ -22,6 +26,10 @@ def render_value(kind: Kind, value: SettingValue) -> str:
         return f"<@&{value}>"
     if kind is Kind.BOOL:
         return "on" if value else "off"
+    if kind is Kind.TEXT:
+        text = " ".join(str(value).split())
+        shown = text if len(text) <= TEXT_SHOWN else text[: TEXT_SHOWN - 1] + "…"
+        return f"“{discord.utils.escape_markdown(shown)}”"
     return str(value)
 
 
@@ -129,6 +137,16 @@ class Settings(commands.GroupCog, group_name="settings", group_description="The 
     async def quiet_members(self, interaction: discord.Interaction) -> None:
         """Who has been quiet, how long, and the step reached (paged)."""
         await show_quiet_members(self.bot, interaction)
+
+    @app_commands.command(name="crisis-resources", description="Edit the crisis resources /sos and check-ins show")
+    async def crisis_resources(self, interaction: discord.Interaction) -> None:
+        """A form with the current text (at most 1500 characters; empty: the default)."""
+        await open_crisis_resources_modal(self.bot, interaction)
+
+    @app_commands.command(name="audit-log", description="Moderators' actions and settings changes, newest first")
+    async def audit_log(self, interaction: discord.Interaction) -> None:
+        """The latest entries of the audit log (paged)."""
+        await show_audit_log(self.bot, interaction)
 
 
 async def setup(bot: SoberPeersBot) -> None:

@@ -30,6 +30,7 @@ from bot.services.guidance import GuidanceLibrary, Passage
 from bot.services.localtime import canonical_timezone, epoch_day, from_epoch_day, timezone_suggestions
 from bot.services.membertime import MemberTime, member_time
 from bot.services.reminders import reschedule_reminder
+from bot.services.safety import CRISIS_RESOURCES_SETTING, DEFAULT_CRISIS_RESOURCES, crisis_resources_text
 from bot.services.sobriety import days_sober, setting_channel_id
 from bot.timeutil import Clock
 
@@ -64,14 +65,7 @@ HISTORY_DAYS_MIN, HISTORY_DAYS_MAX, HISTORY_DAYS_DEFAULT = 7, 90, 30
 
 CHECKIN_CHANNEL_SETTING = "checkin_channel"
 """The server setting (a channel id) where shared check-ins are posted."""
-CRISIS_RESOURCES_SETTING = "crisis_resources"
-"""The server setting (text) with the crisis resources to show; the safety feature manages it."""
-DEFAULT_CRISIS_RESOURCES = (
-    "If you are in danger or thinking about harming yourself, please call your local emergency number now. "
-    "In the US, call or text 988 (Suicide & Crisis Lifeline), or call SAMHSA's free, confidential helpline "
-    "1-800-662-4357 (24/7). In the UK and Ireland, Samaritans answer on 116 123. Elsewhere, "
-    "https://findahelpline.com lists free helplines in your country."
-)
+# The crisis resources (CRISIS_RESOURCES_SETTING, DEFAULT_CRISIS_RESOURCES) come from bot.services.safety.
 
 # Passages quoted when a member is struggling, by what they told: not sober, or craving hard.
 _NOT_SOBER_PASSAGE = "what-it-is"  # "…people who never judge you and always accept you…"
@@ -380,9 +374,7 @@ class CheckinService:
             sober_days=None if sobriety is None else days_sober(from_epoch_day(sobriety.since_day), here.today),
             needs_support=needs_support,
             passage=self.support_passage(checkin.craving or 0, checkin.sober is not False) if needs_support else None,
-            crisis_resources=(settings.get(CRISIS_RESOURCES_SETTING) or DEFAULT_CRISIS_RESOURCES)
-            if needs_support
-            else None,
+            crisis_resources=crisis_resources_text(settings) if needs_support else None,
             timezone=here.timezone,
             timezone_notice=here.notice,
             reminder_notice=repo.take_reminder_notice(conn, guild_id, user_id),
@@ -487,7 +479,7 @@ class CheckinService:
     async def crisis_resources(self, guild_id: int) -> str:
         """The server's crisis resources text, or the default."""
         settings = await self._db.read(lambda conn: get_settings(conn, guild_id))
-        return settings.get(CRISIS_RESOURCES_SETTING) or DEFAULT_CRISIS_RESOURCES
+        return crisis_resources_text(settings)
 
     async def checkin_on(self, guild_id: int, user_id: int, day: date) -> Checkin | None:
         """The member's check-in of one local day, if any."""
