@@ -63,7 +63,7 @@ from bot.db.repositories import nudges as repo
 from bot.errors import UserError
 from bot.services.activity import ActivityBatch
 from bot.services.guidance import GuidanceLibrary, Passage
-from bot.services.localtime import epoch_day, local_date, next_local_occurrence, zone_for
+from bot.services.localtime import next_local_occurrence, zone_for
 from bot.services.server_settings import SETTINGS, ServerConfig, read_config
 from bot.timeutil import Clock, to_timestamp, utc_now
 
@@ -109,7 +109,7 @@ DMS_PER_MINUTE = 10
 """At most this many nudge DMs a minute per server."""
 PARTICIPATION_DAYS = 30
 """A check-in in the last this many days makes a member a participant."""
-NON_PARTICIPANT_RECHECK = DAY
+NON_PARTICIPANT_RECHECK_SECONDS = DAY_SECONDS
 """How long until a quiet member who does not participate is looked at again (they may get a buddy)."""
 PAUSE_BUTTON_DAYS = 7
 MAX_PAUSE_DAYS = 30
@@ -349,23 +349,41 @@ def _zone(conn: sqlite3.Connection, guild_id: int, user_id: int) -> tzinfo:
     return zone_for(None if member is None else member.timezone)
 
 
-def _participation(
-    conn: sqlite3.Connection, guild_id: int, user_id: int, opt: str, now: datetime, zone: tzinfo
-) -> tuple[tuple[str, ...], datetime | None]:
-    """Why the member participates (none: they don't), and their latest check-in's time."""
+def _reasons(opt: str, facts: repo.Participation | None) -> tuple[str, ...]:
+    """Why the member participates (none: they don't)."""
     reasons: list[str] = []
     if opt == "on":
         reasons.append(REASON_ASKED)
-    if _active_buddy(conn, guild_id, user_id) is not None:
-        reasons.append(REASON_BUDDY)
-    today = epoch_day(local_date(now, zone))
-    recent = checkins_repo.checkins_between(conn, guild_id, user_id, today - PARTICIPATION_DAYS + 1, today)
-    latest = max((c.recorded_at for c in recent), default=None)
-    if recent:
-        reasons.append(REASON_CHECKIN)
-    if checkins_repo.get_sobriety(conn, guild_id, user_id) is not None:
-        reasons.append(REASON_SOBRIETY)
-    return tuple(reasons), latest
+    if facts is not None:
+        if facts.buddy:
+            reasons.append(REASON_BUDDY)
+        if facts.latest_checkin is not None:
+            reasons.append(REASON_CHECKIN)
+        if facts.sobriety:
+            reasons.append(REASON_SOBRIETY)
+    return tuple(reasons)
+
+
+def _facts(
+    conn: sqlite3.Connection, members: Sequence[tuple[int, int]], now: datetime
+) -> dict[tuple[int, int], repo.Participation]:
+    return repo.participation(conn, members, now - timedelta(days=PARTICIPATION_DAYS))
+
+
+@dataclass(slots=True)
+class _Sweep:
+    """The state of one claim transaction: settings per server, and the next checks to write."""
+
+    now: datetime
+    facts: dict[tuple[int, int], repo.Participation]
+    configs: dict[int, NudgeConfig] = field(default_factory=dict)
+    checks: list[tuple[int | None, bool | None, int, int]] = field(default_factory=list)
+
+    def check(self, row: repo.MemberRow, at: int | None, participant: bool | None = None) -> None:
+        """Check the member next at ``at`` (Unix seconds; written at the end of the transaction, all
+        at once); record whether they participate if that changed."""
+        flag = None if participant is None or participant == row.participant else participant
+        self.checks.append((at, flag, row.guild_id, row.user_id))
 
 
 class NudgeService:
@@ -456,7 +474,7 @@ class NudgeService:
         config = NudgeConfig.of(read_config(conn, guild_id))
         row = repo.get_member(conn, guild_id, user_id)
         opt = "auto" if row is None else row.opt
-        reasons, _ = _participation(conn, guild_id, user_id, opt, now, _zone(conn, guild_id, user_id))
+        reasons = _reasons(opt, _facts(conn, [(guild_id, user_id)], now).get((guild_id, user_id)))
         paused = None if row is None or row.paused_until is None or row.paused_until <= now else row.paused_until
         return NudgeStatus(
             opt=opt,
@@ -556,40 +574,38 @@ class NudgeService:
     # ------------------------------------------------------------------ the ladder
 
     def _claim_one(
-        self,
-        conn: sqlite3.Connection,
-        row: repo.MemberRow,
-        now: datetime,
-        configs: dict[int, NudgeConfig],
-    ) -> NudgeAction | None:
+        self, conn: sqlite3.Connection, row: repo.MemberRow, sweep: _Sweep
+    ) -> tuple[NudgeAction | None, bool]:
         """Decide about one due member inside the sweep's transaction; claim the step if it is to
-        be carried out now. Either way the member's next check is set."""
-        guild_id, user_id, spell = row.guild_id, row.user_id, row.spell
-        config = configs.get(guild_id)
+        be carried out now. Either way the member's next check is set. Returns the step to carry
+        out, if any, and whether the member is due again at once (a step that needed no message)."""
+        guild_id, user_id, spell, now = row.guild_id, row.user_id, row.spell, sweep.now
+        stamp = to_timestamp(now)
+        config = sweep.configs.get(guild_id)
         if config is None:
-            config = configs[guild_id] = NudgeConfig.of(read_config(conn, guild_id))
+            config = sweep.configs[guild_id] = NudgeConfig.of(read_config(conn, guild_id))
         if not config.enabled or row.opt == "off" or not row.present or row.step >= STEP_MODERATORS:
-            repo.schedule(conn, guild_id, user_id, None)
-            return None
-        if row.paused_until is not None and row.paused_until > now:
-            repo.schedule(conn, guild_id, user_id, row.paused_until)
-            return None
-        zone = _zone(conn, guild_id, user_id)
-        reasons, latest_checkin = _participation(conn, guild_id, user_id, row.opt, now, zone)
-        if latest_checkin is not None and latest_checkin > row.last_active_at:
+            sweep.check(row, None)
+            return None, False
+        if row.paused is not None and row.paused > stamp:
+            sweep.check(row, row.paused)
+            return None, False
+        facts = sweep.facts.get((guild_id, user_id))
+        latest_checkin = None if facts is None else facts.latest_checkin
+        if latest_checkin is not None and to_timestamp(latest_checkin) > spell:
             # A check-in (perhaps from a DM button, which names no server) is activity too.
             repo.apply_activity(
                 conn, guild_id, [(user_id, to_timestamp(latest_checkin))], config.seconds_before(STEP_MEMBER), now
             )
-            return None
-        if not reasons:
-            repo.schedule(conn, guild_id, user_id, now + NON_PARTICIPANT_RECHECK, participant=False)
-            return None
+            return None, False
+        if not _reasons(row.opt, facts):
+            sweep.check(row, stamp + NON_PARTICIPANT_RECHECK_SECONDS, participant=False)
+            return None, False
         step = row.step + 1
-        due_at = row.last_active_at + timedelta(seconds=config.seconds_before(step))
-        if due_at > now and not row.hurry:
-            repo.schedule(conn, guild_id, user_id, due_at, participant=True)
-            return None
+        due_at = spell + config.seconds_before(step)
+        if due_at > stamp and not row.hurry:
+            sweep.check(row, due_at, participant=True)
+            return None, False
         quiet = _quiet_days(spell, now)
 
         def advance(next_check: datetime | None, *, hurry: bool = False) -> None:
@@ -605,7 +621,8 @@ class NudgeService:
             return max(day_of(next_step), now + gap)
 
         if step == STEP_MEMBER:
-            return self._claim_dm(conn, row, now, zone, step, user_id, after(STEP_BUDDY), advance, quiet)
+            zone = _zone(conn, guild_id, user_id)
+            return self._claim_dm(conn, row, sweep, zone, step, user_id, after(STEP_BUDDY), advance, quiet), False
         if step == STEP_BUDDY:
             buddy = _active_buddy(conn, guild_id, user_id)
             if buddy is None:
@@ -620,10 +637,12 @@ class NudgeService:
                     now=now,
                     outcome="no_buddy",
                 )
-                advance(now if row.hurry else day_of(STEP_MODERATORS), hurry=row.hurry)
-                return None
+                next_check = now if row.hurry else day_of(STEP_MODERATORS)
+                advance(next_check, hurry=row.hurry)
+                return None, next_check <= now
             buddy_zone = _zone(conn, guild_id, buddy)
-            return self._claim_dm(conn, row, now, buddy_zone, step, buddy, after(STEP_MODERATORS), advance, quiet)
+            action = self._claim_dm(conn, row, sweep, buddy_zone, step, buddy, after(STEP_MODERATORS), advance, quiet)
+            return action, False
         channel = config.moderator_channel_id
         taken = tuple(repo.spell_steps(conn, guild_id, user_id, spell))
         if channel is None:
@@ -632,18 +651,18 @@ class NudgeService:
             )
             advance(None)
             log.warning("Guild %s has no moderators' channel: a quiet-member notice was not sent", guild_id)
-            return None
+            return None, False
         claimed = repo.claim_step(conn, guild_id, user_id, spell, step, target_id=channel, run_id=self.run_id, now=now)
         advance(None)
         if not claimed:
-            return None
-        return NudgeAction(guild_id, user_id, spell, step, channel, quiet, steps=taken)
+            return None, False
+        return NudgeAction(guild_id, user_id, spell, step, channel, quiet, steps=taken), False
 
     def _claim_dm(
         self,
         conn: sqlite3.Connection,
         row: repo.MemberRow,
-        now: datetime,
+        sweep: _Sweep,
         zone: tzinfo,
         step: int,
         recipient: int,
@@ -651,13 +670,13 @@ class NudgeService:
         advance: Callable[..., None],
         quiet: int,
     ) -> NudgeAction | None:
-        guild_id, user_id = row.guild_id, row.user_id
+        guild_id, user_id, now = row.guild_id, row.user_id, sweep.now
         if not in_daytime(now, zone):
-            repo.schedule(conn, guild_id, user_id, next_daytime(now, zone), participant=True)
+            sweep.check(row, to_timestamp(next_daytime(now, zone)), participant=True)
             return None
         wait = self.throttle.try_take(guild_id, now)
         if wait is not None:
-            repo.schedule(conn, guild_id, user_id, wait, participant=True)
+            sweep.check(row, to_timestamp(wait), participant=True)
             return None
         claimed = repo.claim_step(
             conn, guild_id, user_id, row.spell, step, target_id=recipient, run_id=self.run_id, now=now
@@ -679,22 +698,24 @@ class NudgeService:
         now = self.clock()
 
         def work(conn: sqlite3.Connection) -> _Claimed:
-            configs: dict[int, NudgeConfig] = {}
             rows = repo.due_members(conn, now, limit)
+            sweep = _Sweep(now, _facts(conn, [(r.guild_id, r.user_id) for r in rows], now))
             actions: list[NudgeAction] = []
-            for due in rows:
-                row: repo.MemberRow | None = due
-                # A step that needs no message (no buddy, no channel) may make the next one due
-                # at once: decide it too, in the same transaction.
+            for row in rows:
+                current: repo.MemberRow | None = row
+                # A step that needs no message (no buddy) may make the next one due at once
+                # (after closed DMs): decide it too, in the same transaction.
                 for _ in range(STEP_MODERATORS):
-                    assert row is not None
-                    action = self._claim_one(conn, row, now, configs)
+                    assert current is not None
+                    action, again = self._claim_one(conn, current, sweep)
                     if action is not None:
                         actions.append(action)
+                    if not again:
                         break
-                    row = repo.get_member(conn, due.guild_id, due.user_id)
-                    if row is None or row.next_check_at is None or row.next_check_at > now:
+                    current = repo.get_member(conn, row.guild_id, row.user_id)
+                    if current is None:
                         break
+            repo.schedule_many(conn, sweep.checks)
             return _Claimed(actions, more=len(rows) >= limit)
 
         return await self.db.transaction(work)

@@ -246,6 +246,7 @@ async def test_a_non_participant_is_never_nudged(scene: Scene) -> None:
 
 async def test_messages_reactions_voice_and_commands_are_activity(scene: Scene) -> None:
     """Each kind of activity moves the member's last activity; a bot message reacted to counts too."""
+    await settled(scene)  # the first sweep after ready writes the buffer too
     voice = scene.guild.add_voice_channel("meeting room")
     await scene.standin.sync()
     cog = cog_of(scene)
@@ -279,6 +280,7 @@ async def test_activity_postpones_the_nudge(scene: Scene) -> None:
 async def test_noting_activity_is_synchronous_and_needs_no_listener(scene: Scene) -> None:
     """The message observer runs inside dispatch (no task, no database); no listener is registered
     for messages, reactions or voice."""
+    await settled(scene)  # the first sweep after ready writes the buffer too
     cog = cog_of(scene)
     await scene.alice.post_message(scene.general, "hi")
     cached = scene.bot.cached_messages[-1]
@@ -292,6 +294,7 @@ async def test_noting_activity_is_synchronous_and_needs_no_listener(scene: Scene
 
 async def test_a_failing_observer_is_logged_and_spoils_nothing(scene: Scene, caplog: pytest.LogCaptureFixture) -> None:
     """An observer that raises is logged; the other observers and the listeners still get the event."""
+    await settled(scene)  # the first sweep after ready writes the buffer too
     cog = cog_of(scene)
 
     def broken(*args: object) -> None:
@@ -309,6 +312,7 @@ async def test_a_failing_observer_is_logged_and_spoils_nothing(scene: Scene, cap
 
 async def test_a_member_who_joins_counts_from_their_join_and_one_who_leaves_is_left_alone(scene: Scene) -> None:
     """A new member is recorded from their join; a member who left is no longer checked."""
+    await settled(scene)  # the first sweep after ready writes the buffer too
     newcomer = scene.guild.add_member("erin", joined_at=scene.clock())
     await scene.standin.sync()
     await cog_of(scene).flusher.flush()

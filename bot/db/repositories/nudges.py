@@ -7,6 +7,7 @@ Only *that* a member was active is ever stored, never what they did or wrote.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ __all__ = [
     "OPT_VALUES",
     "OUTCOMES",
     "MemberRow",
+    "Participation",
     "StepRow",
     "apply_activity",
     "claim_step",
@@ -29,11 +31,13 @@ __all__ = [
     "finish_step",
     "get_member",
     "mark_absent",
+    "participation",
     "prune_steps",
     "pull_checks_forward",
     "quiet_members",
     "rearm_guild",
     "schedule",
+    "schedule_many",
     "set_opt",
     "set_pause",
     "spell_steps",
@@ -70,27 +74,46 @@ def ensure_watching(conn: sqlite3.Connection, guild_id: int, now: datetime) -> d
 # --------------------------------------------------------------------------- members
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemberRow:
-    """What is stored of one member's activity and nudges in one server."""
+    """What is stored of one member's activity and nudges in one server (read only).
+
+    Instants are kept in storage form and turned into datetimes only when asked for: the sweep
+    reads many rows and compares most of them as numbers.
+    """
 
     guild_id: int
     user_id: int
-    last_active_at: datetime
-    """The latest activity seen; also the identity of the current quiet spell."""
+    spell: int
+    """The latest activity seen (Unix seconds): also the identity of the current quiet spell."""
     step: int
     hurry: bool
-    next_check_at: datetime | None
+    next_check: int | None
     opt: str
-    paused_until: datetime | None
+    paused: int | None
     participant: bool | None
     present: bool
-    updated_at: datetime
+    updated: int
 
     @property
-    def spell(self) -> int:
-        """The current quiet spell's identity: its start, in storage form."""
-        return to_timestamp(self.last_active_at)
+    def last_active_at(self) -> datetime:
+        """The latest activity seen: the start of the current quiet spell."""
+        return from_timestamp(self.spell)
+
+    @property
+    def next_check_at(self) -> datetime | None:
+        """When the sweep looks at the member next (``None``: not until something happens)."""
+        return _dt(self.next_check)
+
+    @property
+    def paused_until(self) -> datetime | None:
+        """The end of the member's pause, if any."""
+        return _dt(self.paused)
+
+    @property
+    def updated_at(self) -> datetime:
+        """The row's last change."""
+        return from_timestamp(self.updated)
 
 
 _MEMBER_SELECT = (
@@ -100,19 +123,11 @@ _MEMBER_SELECT = (
 
 
 def _member(row: Sequence[Any]) -> MemberRow:
+    participant = row[8]
     return MemberRow(
-        guild_id=int(row[0]),
-        user_id=int(row[1]),
-        last_active_at=from_timestamp(int(row[2])),
-        step=int(row[3]),
-        hurry=bool(row[4]),
-        next_check_at=_dt(row[5]),
-        opt=str(row[6]),
-        paused_until=_dt(row[7]),
-        participant=None if row[8] is None else bool(row[8]),
-        present=bool(row[9]),
-        updated_at=from_timestamp(int(row[10])),
-    )
+        row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7],
+        None if participant is None else bool(participant), bool(row[9]), row[10],
+    )  # fmt: skip
 
 
 def get_member(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberRow | None:
@@ -298,6 +313,67 @@ def count_quiet_members(conn: sqlite3.Connection, guild_id: int, quiet_since: da
     return int(row[0])
 
 
+def schedule_many(conn: sqlite3.Connection, changes: Sequence[tuple[int | None, bool | None, int, int]]) -> None:
+    """:func:`schedule` for many members at once: ``(next check in Unix seconds, participant or None
+    to leave it as it is, guild_id, user_id)``. (Leaving the flag out of the statement spares the
+    quiet members' index the rewrite.)"""
+    keep = [(at, guild_id, user_id) for at, flag, guild_id, user_id in changes if flag is None]
+    change = [(at, int(flag), guild_id, user_id) for at, flag, guild_id, user_id in changes if flag is not None]
+    if keep:
+        conn.executemany("UPDATE nudge_members SET next_check_at = ? WHERE guild_id = ? AND user_id = ?", keep)
+    if change:
+        conn.executemany(
+            "UPDATE nudge_members SET next_check_at = ?, participant = ? WHERE guild_id = ? AND user_id = ?", change
+        )
+
+
+# --------------------------------------------------------------------------- participation
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """What makes a member a participant, read from the other features' tables (read only)."""
+
+    buddy: bool
+    """They are in an active buddy pairing, either side."""
+    latest_checkin: datetime | None
+    """When their latest check-in since the cut-off was recorded (``None``: none since)."""
+    sobriety: bool
+    """They set a sobriety date."""
+
+
+_PARTICIPATION = (
+    "SELECT k.g, k.u, "
+    "EXISTS (SELECT 1 FROM buddy_pairs p WHERE p.guild_id = k.g AND p.member_id = k.u AND p.status = 'active') "
+    "OR EXISTS (SELECT 1 FROM buddy_pairs p WHERE p.guild_id = k.g AND p.buddy_id = k.u AND p.status = 'active'), "
+    "(SELECT max(c.day * 86400 + c.recorded_offset) FROM checkins c "
+    " WHERE c.guild_id = k.g AND c.user_id = k.u AND c.day >= ? AND c.day * 86400 + c.recorded_offset >= ?), "
+    "EXISTS (SELECT 1 FROM sobriety s WHERE s.guild_id = k.g AND s.user_id = k.u) "
+    "FROM (SELECT json_extract(value, '$[0]') AS g, json_extract(value, '$[1]') AS u FROM json_each(?)) AS k"
+)
+
+
+def participation(
+    conn: sqlite3.Connection, members: Iterable[tuple[int, int]], checkins_since: datetime
+) -> dict[tuple[int, int], Participation]:
+    """For each ``(guild_id, user_id)``: whether they have an active buddy, a check-in recorded since
+    ``checkins_since`` (its time), a sobriety date. One statement for all, each part a primary-key
+    or index lookup."""
+    keys = [[int(g), int(u)] for g, u in members]
+    if not keys:
+        return {}
+    since = to_timestamp(checkins_since)
+    rows = conn.execute(_PARTICIPATION, (since // 86_400 - 1, since, json.dumps(keys))).fetchall()
+    return {
+        (int(row[0]), int(row[1])): Participation(
+            buddy=bool(row[2]),
+            latest_checkin=_dt(row[3]),
+            sobriety=bool(row[4]),
+        )
+        for row in rows
+    }
+
+
 # --------------------------------------------------------------------------- steps
 
 
@@ -425,3 +501,48 @@ def prune_steps(conn: sqlite3.Connection, before: datetime) -> int:
         "DELETE FROM nudge_steps WHERE claimed_at < ? AND outcome <> 'pending'", (to_timestamp(before),)
     )
     return cursor.rowcount
+
+
+# --------------------------------------------------------------------------- a member's data (privacy)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberData:
+    """Everything of the nudge tables about one member in one server (``/privacy export``)."""
+
+    member: MemberRow | None
+    steps: list[StepRow]
+    """The steps of their quiet spells, oldest first."""
+    notes_received: int
+    """How many buddy's notes about another member were sent to them (only the count is theirs)."""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing is stored."""
+        return self.member is None and not self.steps and not self.notes_received
+
+
+def member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberData:
+    """What the nudge tables hold about the member in this server."""
+    rows = conn.execute(
+        _STEP_SELECT + "WHERE guild_id = ? AND user_id = ? ORDER BY spell, step", (guild_id, user_id)
+    ).fetchall()
+    received = conn.execute(
+        "SELECT count(*) FROM nudge_steps WHERE guild_id = ? AND step = 2 AND target_id = ? AND user_id <> ?",
+        (guild_id, user_id, user_id),
+    ).fetchone()
+    return MemberData(get_member(conn, guild_id, user_id), [_step(row) for row in rows], int(received[0]))
+
+
+def delete_member_data(conn: sqlite3.Connection, guild_id: int, user_id: int, replacement: int) -> int:
+    """Erase the member's activity, nudge choices and steps in this server; where they were the buddy a
+    note about another member went to, their id becomes ``replacement``. Returns the rows changed."""
+    changed = conn.execute("DELETE FROM nudge_steps WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)).rowcount
+    changed += conn.execute(
+        "UPDATE nudge_steps SET target_id = ? WHERE guild_id = ? AND step = 2 AND target_id = ?",
+        (replacement, guild_id, user_id),
+    ).rowcount
+    changed += conn.execute(
+        "DELETE FROM nudge_members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    ).rowcount
+    return changed
