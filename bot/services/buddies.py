@@ -1390,6 +1390,29 @@ class BuddyService:
 
         return await self._db.read(read)
 
+    # ----------------------------------------------------------------------- erasure (privacy)
+
+    def end_for_erasure(
+        self, conn: sqlite3.Connection, guild_id: int, user_id: int, now: datetime, *, left: bool = False
+    ) -> tuple[Effect, ...]:
+        """Inside the caller's transaction, just before the member's buddy data is erased (``/privacy
+        delete``; or, with ``left``, 30 days after they left the server): they leave the queue and stop
+        volunteering, and each of their live pairs ends kindly, as with ``/buddy end`` (as when a member
+        leaves, with ``left``): the other member is told in private and, if they were the one
+        supported, queued again first in line; the intro thread is archived; a proposal is withdrawn.
+        Matching then runs for the groups concerned. Returns the effects for the cog to carry out."""
+        if not repo.guild_known(conn, guild_id):
+            return ()
+        w = _Work(conn, guild_id, now, read_settings(conn, guild_id), frozenset(repo.list_groups(conn, guild_id)))
+        repo.dequeue(conn, guild_id, [user_id])
+        repo.mark_left(conn, guild_id, user_id, now)  # out of matching: no longer waiting nor volunteering
+        reason = EndReason.MEMBER_LEFT if left else EndReason.ENDED_BY_MEMBER
+        for pair in repo.live_pairs_of(conn, guild_id, user_id):
+            by = None if left else user_id
+            self._end(w, pair, reason, by, tell=(pair.other(user_id),), ender=user_id, gone=user_id if left else None)
+        self._finish(w)
+        return tuple(w.effects)
+
     # ======================================================================= inside a transaction
 
     def _sync_member(self, w: _Work, facts: MemberFacts, *, create: bool) -> repo.MemberRow | None:

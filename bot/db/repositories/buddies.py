@@ -20,6 +20,7 @@ from bot.timeutil import from_timestamp, to_timestamp
 __all__ = [
     "LIVE",
     "PAST",
+    "MemberData",
     "MemberRow",
     "PairRow",
     "QueueRow",
@@ -30,6 +31,7 @@ __all__ = [
     "close_pair",
     "count_active_pairs",
     "count_queue",
+    "delete_member_data",
     "dequeue",
     "due_reminders",
     "enqueue",
@@ -54,8 +56,10 @@ __all__ = [
     "matching_past",
     "matching_volunteers",
     "matching_waiting",
+    "member_data",
     "members_holding",
     "paired_before",
+    "pairs_of",
     "pairs_to_introduce",
     "partners_of",
     "queue_entry",
@@ -853,3 +857,93 @@ def matching_past(
         "  AND p.buddy_id = w.user_id AND p.status IN ('ended', 'rejected')",
         [*params, guild_id, guild_id],
     )
+
+
+# --------------------------------------------------------------------------- a member's data (privacy)
+
+
+def pairs_of(conn: sqlite3.Connection, guild_id: int, user_id: int) -> list[PairRow]:
+    """Every pairing of the member in this server, live or past, either side, oldest first."""
+    rows = conn.execute(
+        _PAIR_SELECT + "WHERE guild_id = ? AND member_id = ? "
+        "UNION ALL " + _PAIR_SELECT + "WHERE guild_id = ? AND buddy_id = ? ORDER BY pair_id",
+        (guild_id, user_id, guild_id, user_id),
+    ).fetchall()
+    return [_pair(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberData:
+    """Everything of the buddy tables about one member in one server (``/privacy export``)."""
+
+    member: MemberRow | None
+    group_roles: frozenset[int]
+    queue: QueueRow | None
+    volunteer: VolunteerRow | None
+    pairs: list[PairRow]
+    """Their own pairings, either side."""
+    handled_pairs: list[int]
+    """Other members' pairings they made, decided or ended as a moderator (ids only)."""
+    groups_added: list[int]
+    """Matching groups (role ids) they added as a moderator."""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing is stored."""
+        return (
+            self.member is None
+            and not self.group_roles
+            and self.queue is None
+            and self.volunteer is None
+            and not self.pairs
+            and not self.handled_pairs
+            and not self.groups_added
+        )
+
+
+_HANDLED = (
+    "SELECT pair_id FROM buddy_pairs WHERE guild_id = ? AND member_id <> ? AND buddy_id <> ? "
+    "AND (created_by = ? OR decided_by = ? OR ended_by = ?) ORDER BY pair_id"
+)
+
+
+def member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberData:
+    """What the buddy tables hold about the member in this server."""
+    handled = conn.execute(_HANDLED, (guild_id, user_id, user_id, user_id, user_id, user_id)).fetchall()
+    groups = conn.execute(
+        "SELECT role_id FROM buddy_groups WHERE guild_id = ? AND added_by = ? ORDER BY role_id", (guild_id, user_id)
+    ).fetchall()
+    return MemberData(
+        member=get_member(conn, guild_id, user_id),
+        group_roles=group_roles_of(conn, guild_id, user_id),
+        queue=queue_entry(conn, guild_id, user_id),
+        volunteer=get_volunteer(conn, guild_id, user_id),
+        pairs=pairs_of(conn, guild_id, user_id),
+        handled_pairs=[int(r[0]) for r in handled],
+        groups_added=[int(r[0]) for r in groups],
+    )
+
+
+def delete_member_data(conn: sqlite3.Connection, guild_id: int, user_id: int, replacement: int) -> int:
+    """Erase the member's buddy data in this server: their pairings (live ones must have been ended
+    first), queue entry, volunteering, group roles and member row; where they acted as a moderator on
+    other members' pairings or added a group, their id becomes ``replacement``. Returns the rows changed."""
+    changed = 0
+    for sql in (
+        "DELETE FROM buddy_pairs WHERE guild_id = ? AND member_id = ?",
+        "DELETE FROM buddy_pairs WHERE guild_id = ? AND buddy_id = ?",
+        "DELETE FROM buddy_queue WHERE guild_id = ? AND user_id = ?",
+        "DELETE FROM buddy_volunteers WHERE guild_id = ? AND user_id = ?",
+        "DELETE FROM buddy_member_roles WHERE guild_id = ? AND user_id = ?",
+        "DELETE FROM buddy_members WHERE guild_id = ? AND user_id = ?",
+    ):
+        changed += conn.execute(sql, (guild_id, user_id)).rowcount
+    for column in ("created_by", "decided_by", "ended_by"):
+        changed += conn.execute(
+            f"UPDATE buddy_pairs SET {column} = ? WHERE guild_id = ? AND {column} = ?",  # noqa: S608 (constant names)
+            (replacement, guild_id, user_id),
+        ).rowcount
+    changed += conn.execute(
+        "UPDATE buddy_groups SET added_by = ? WHERE guild_id = ? AND added_by = ?", (replacement, guild_id, user_id)
+    ).rowcount
+    return changed

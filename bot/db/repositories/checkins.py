@@ -15,7 +15,9 @@ from bot.timeutil import from_timestamp, to_timestamp
 
 __all__ = [
     "CheckinRow",
+    "MemberData",
     "MemberRow",
+    "MilestoneRow",
     "ReminderRow",
     "SobrietyRow",
     "advance_milestone",
@@ -26,9 +28,11 @@ __all__ = [
     "complete_checkin",
     "delete_celebration",
     "delete_celebrations",
+    "delete_member_data",
     "delete_reminder",
     "delete_sobriety",
     "due_reminders",
+    "erase_notes_before",
     "get_checkin",
     "get_member",
     "get_reminder",
@@ -36,6 +40,7 @@ __all__ = [
     "has_checkin",
     "insert_celebration",
     "mark_timezone_notice_shown",
+    "member_data",
     "next_reminder_due_at",
     "pause_reminder",
     "set_reminder_schedule",
@@ -470,3 +475,82 @@ def celebrated_milestones(conn: sqlite3.Connection, guild_id: int, user_id: int,
         (guild_id, user_id, since_day),
     ).fetchall()
     return [int(row[0]) for row in rows]
+
+
+# --------------------------------------------------------------------------- a member's data (privacy)
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneRow:
+    """A milestone celebrated (``milestone`` days after the sobriety date ``since_day``)."""
+
+    since_day: int
+    milestone: int
+    celebrated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberData:
+    """Everything of this module's tables about one member in one server (``/privacy export``)."""
+
+    member: MemberRow | None
+    checkins: list[CheckinRow]
+    reminder: ReminderRow | None
+    sobriety: SobrietyRow | None
+    milestones: list[MilestoneRow]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing is stored."""
+        return (
+            self.member is None
+            and not self.checkins
+            and self.reminder is None
+            and self.sobriety is None
+            and not self.milestones
+        )
+
+
+def member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberData:
+    """The member's check-ins (oldest first, notes in their stored form), timezone, reminder, sobriety
+    date and celebrated milestones in this server; every query goes through a primary key."""
+    rows = conn.execute(
+        _CHECKIN_SELECT + "WHERE guild_id = ? AND user_id = ? ORDER BY day", (guild_id, user_id)
+    ).fetchall()
+    milestones = conn.execute(
+        "SELECT since_day, milestone, celebrated_at FROM sobriety_milestones WHERE guild_id = ? AND user_id = ? "
+        "ORDER BY since_day, milestone",
+        (guild_id, user_id),
+    ).fetchall()
+    return MemberData(
+        member=get_member(conn, guild_id, user_id),
+        checkins=[_checkin(row) for row in rows],
+        reminder=get_reminder(conn, guild_id, user_id),
+        sobriety=get_sobriety(conn, guild_id, user_id),
+        milestones=[MilestoneRow(int(r[0]), int(r[1]), from_timestamp(int(r[2]))) for r in milestones],
+    )
+
+
+_MEMBER_TABLES = ("checkins", "checkin_reminders", "sobriety", "sobriety_milestones", "checkin_members")
+
+
+def delete_member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> int:
+    """Erase everything of this module's tables about the member in this server; returns the rows erased."""
+    erased = 0
+    for table in _MEMBER_TABLES:
+        cursor = conn.execute(
+            f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?",  # noqa: S608 (constant table names)
+            (guild_id, user_id),
+        )
+        erased += cursor.rowcount
+    return erased
+
+
+def erase_notes_before(conn: sqlite3.Connection, guild_id: int, before_day: int) -> int:
+    """Erase the notes of the server's check-ins of local days before ``before_day``, keeping mood,
+    craving and sober (through the partial index of noted rows); returns how many notes were erased."""
+    cursor = conn.execute(
+        "UPDATE checkins SET note = NULL WHERE guild_id = ? AND day < ? AND note IS NOT NULL",
+        (guild_id, before_day),
+    )
+    return cursor.rowcount
