@@ -48,8 +48,10 @@ from bot.services.nudges import (
     QuietPage,
     SweepReport,
 )
+from bot.services.safety import read_crisis_resources
 from bot.tree import describe_error, send_ephemeral
 from bot.views import BaseView
+from cogs.checkins import crisis_embed
 from cogs.guidance import quote
 
 __all__ = [
@@ -528,7 +530,10 @@ class Nudges(commands.GroupCog, group_name="nudges", group_description="A gentle
             if member is None:
                 return "gone"
             embed = nudge_dm_embed(guild.name, member.display_name, action, self.bot.guidance.source_title)
-            return await self._dm(member, embed=embed, view=nudge_view(action.guild_id, action.spell))
+            # The server's crisis resources, the same text as /sos and the check-in replies.
+            resources = await self.bot.db.read(lambda conn: read_crisis_resources(conn, action.guild_id))
+            embeds = [embed, crisis_embed(resources)]
+            return await self._dm(member, embeds=embeds, view=nudge_view(action.guild_id, action.spell))
         if action.step == STEP_BUDDY:
             buddy = guild.get_member(action.target_id)
             if buddy is None:

@@ -16,6 +16,7 @@ from bot.db.repositories import buddies as buddies_repo
 from bot.db.repositories import nudges as nudges_repo
 from bot.db.repositories.guilds import ensure_guild
 from bot.services.nudges import SweepReport
+from bot.services.safety import DEFAULT_CRISIS_RESOURCES
 from bot.standin.interactions import Interaction, InvocationRefused
 from bot.standin.model import Member, Message
 from bot.standin.server import StandIn
@@ -113,7 +114,8 @@ async def test_a_quiet_participant_gets_one_private_dm_with_its_buttons(scene: S
     assert scene.alice.dms_from_bot() == []
     await sweep(scene, hours=1)
     (dm,) = scene.alice.dms_from_bot()
-    (embed,) = dm.embeds
+    embed, crisis = dm.embeds
+    assert crisis["description"] == DEFAULT_CRISIS_RESOURCES  # the same text as /sos and hard check-ins
     assert "quiet days" in embed["description"] and "Serenity House" in embed["description"]
     assert len(embed["fields"]) == 2 and embed["fields"][0]["value"].startswith("> ")
     labels = [c["label"] for row in dm.components for c in row["components"]]

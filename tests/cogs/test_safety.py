@@ -401,3 +401,21 @@ async def test_moderator_actions_of_other_features_are_listed(scene: Scene) -> N
     assert f"member: <@{scene.alice.id}>" in text and f"buddy: <@{scene.beth.id}>" in text
     assert f"group role: <@&{scene.womens_house.id}>" in text
     assert f"made a role a matching group: role: <@&{scene.womens_house.id}>" in text
+
+
+async def test_every_settings_command_is_recorded(scene: Scene) -> None:
+    """Channels, the moderator role, the nudge settings and the crisis text: one entry each, by whom; a
+    command that changes nothing adds none."""
+    mod = scene.mod
+    await scene.standin.invoke(mod, "settings moderator-role", {"role": scene.moderators})
+    await scene.standin.invoke(mod, "settings nudges", {"quiet_days": 4, "enabled": True})
+    await scene.standin.invoke(mod, "settings nudges", {"quiet_days": 4})
+    opened = await scene.standin.invoke(mod, "settings crisis-resources")
+    await scene.standin.submit_modal(mod, opened, {"crisis_resources": "Call **Jo**: 555-0100"})
+    log = await scene.standin.invoke(mod, "settings audit-log")
+    lines = log.embeds[0]["description"].split("\n")
+    assert len(lines) == 3
+    assert lines[0].endswith("**Crisis resources**: default → “Call \\*\\*Jo\\*\\*: 555-0100”")
+    assert lines[1].endswith("**Isolation nudges**: default → on; **Quiet days before a nudge**: default → 4")
+    assert lines[2].endswith(f"**Moderator role**: not set → <@&{scene.moderators.id}>")
+    assert all(f"<@{mod.id}> changed a setting" in line for line in lines)
