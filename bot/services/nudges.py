@@ -116,6 +116,8 @@ PAUSE_BUTTON_DAYS = 7
 MAX_PAUSE_DAYS = 30
 KEEP_STEPS = timedelta(days=180)
 """Steps of spells older than this are forgotten."""
+ROWS_PER_CLAIM = 1000
+"""At most this many due members are looked at in one transaction (a few milliseconds of write lock)."""
 GUIDANCE_TOPIC = "why"
 """The guidance topic quoted in the member's DM: isolation, and the peers who fill the void."""
 
@@ -605,7 +607,7 @@ class NudgeService:
             repo.apply_activity(
                 conn, guild_id, [(user_id, to_timestamp(latest_checkin))], config.seconds_before(STEP_MEMBER), now
             )
-            return None, False
+            return None, True  # the new spell may be due already (a check-in days ago)
         if not _reasons(row.opt, facts):
             sweep.check(row, stamp + NON_PARTICIPANT_RECHECK_SECONDS, participant=False)
             return None, False
@@ -701,30 +703,41 @@ class NudgeService:
         except KeyError:
             return None
 
-    async def claim_due(self, limit: int = 100) -> _Claimed:
-        """One transaction: look at (at most ``limit``) due members, claim the steps to carry out now."""
+    async def claim_due(self, limit: int = 100, *, max_rows: int = ROWS_PER_CLAIM) -> _Claimed:
+        """One transaction: look at the due members, ``limit`` at a time, and claim the steps to carry
+        out now; stop once ``limit`` steps are claimed or ``max_rows`` members looked at (the write
+        lock is held meanwhile). ``more``: members may still be due."""
         now = self.clock()
 
         def work(conn: sqlite3.Connection) -> _Claimed:
-            rows = repo.due_members(conn, now, limit)
-            sweep = _Sweep(now, _facts(conn, [(r.guild_id, r.user_id) for r in rows], now))
             actions: list[NudgeAction] = []
-            for row in rows:
-                current: repo.MemberRow | None = row
-                # A step that needs no message (no buddy) may make the next one due at once
-                # (after closed DMs): decide it too, in the same transaction.
-                for _ in range(STEP_MODERATORS):
-                    assert current is not None
-                    action, again = self._claim_one(conn, current, sweep)
-                    if action is not None:
-                        actions.append(action)
-                    if not again:
-                        break
-                    current = repo.get_member(conn, row.guild_id, row.user_id)
-                    if current is None:
-                        break
-            repo.schedule_many(conn, sweep.checks)
-            return _Claimed(actions, more=len(rows) >= limit)
+            seen: set[tuple[int, int]] = set()
+            while True:
+                due = repo.due_members(conn, now, limit)
+                rows = [r for r in due if (r.guild_id, r.user_id) not in seen]
+                if not rows:  # only members looked at already are due (e.g. a step left them due)
+                    return _Claimed(actions, more=len(due) >= limit)
+                seen.update((r.guild_id, r.user_id) for r in rows)
+                sweep = _Sweep(now, _facts(conn, [(r.guild_id, r.user_id) for r in rows], now))
+                for row in rows:
+                    current: repo.MemberRow | None = row
+                    # A step that needs no message (no buddy) may make the next one due at once
+                    # (after closed DMs): decide it too, in the same transaction.
+                    for _ in range(STEP_MODERATORS):
+                        assert current is not None
+                        action, again = self._claim_one(conn, current, sweep)
+                        if action is not None:
+                            actions.append(action)
+                        if not again:
+                            break
+                        current = repo.get_member(conn, row.guild_id, row.user_id)
+                        if current is None:
+                            break
+                repo.schedule_many(conn, sweep.checks)
+                if len(rows) < limit:
+                    return _Claimed(actions, more=False)
+                if len(actions) >= limit or len(seen) >= max_rows:
+                    return _Claimed(actions, more=True)
 
         return await self.db.transaction(work)
 
