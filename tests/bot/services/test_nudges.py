@@ -355,6 +355,18 @@ async def test_throttle_spreads_a_large_batch_and_drops_nothing(
     assert sorted(a.user_id for a in discord.delivered if a.guild_id == G1) == members
 
 
+async def test_many_due_members_are_looked_at_in_few_transactions(world: World) -> None:
+    """250 quiet non-participants: one claim transaction looks at all of them (100 at a time); with a
+    cap of 200 rows it says more are due, and the next one finishes."""
+    await world.service.seed_members(G1, [(5000 + n, None) for n in range(250)])
+    world.clock.advance(days=3)
+    capped = await world.service.claim_due(100, max_rows=200)
+    assert capped.actions == [] and capped.more
+    rest = await world.service.claim_due(100, max_rows=200)
+    assert rest.actions == [] and not rest.more
+    assert await world.service.next_check_at() == world.clock() + timedelta(days=1)
+
+
 def test_throttle_window() -> None:
     """A slot frees one window after it was taken; a member's own request counts but is never refused."""
     throttle = DmThrottle(limit=2)
