@@ -10,6 +10,7 @@ from bot.checks import is_moderator
 from bot.client import SoberPeersBot
 from bot.services.server_settings import SETTINGS, Kind, ServerConfig, SettingValue
 from cogs.nudges import configure_nudges, show_quiet_members
+from cogs.privacy import confirm_server_erase
 from cogs.safety import open_crisis_resources_modal, show_audit_log
 
 TEXT_SHOWN = 100
@@ -147,6 +148,27 @@ class Settings(commands.GroupCog, group_name="settings", group_description="The 
     async def audit_log(self, interaction: discord.Interaction) -> None:
         """The latest entries of the audit log (paged)."""
         await show_audit_log(self.bot, interaction)
+
+    @app_commands.command(name="note-retention", description="Days check-in notes are kept before they are erased")
+    @app_commands.describe(days="7 to 3650 (default 90); leave out to see the current value")
+    async def note_retention(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 7, 3650] | None = None
+    ) -> None:
+        """Set (or, without days, show) how long check-in notes are kept; the numbers always stay."""
+        if days is not None:
+            await self._set(interaction, "note_retention_days", days)
+            return
+        assert interaction.guild_id is not None
+        config = await self.bot.server_settings.get(interaction.guild_id)
+        kept = config.integer("note_retention_days")
+        await interaction.response.send_message(
+            f"Check-in notes are kept {kept} days here, then erased (mood, craving and sober stay).", ephemeral=True
+        )
+
+    @app_commands.command(name="erase-server-data", description="Erase everything SoberPeers stores here (owner)")
+    async def erase_server_data(self, interaction: discord.Interaction) -> None:
+        """The server's owner only, after a confirmation: every member's data, settings and audit log."""
+        await confirm_server_erase(self.bot, interaction)
 
 
 async def setup(bot: SoberPeersBot) -> None:
