@@ -20,11 +20,11 @@ that member.
   recreates their activity row.
 * **Retention** (:meth:`PrivacyService.run_retention`, daily, with the injected clock):
   check-in notes older than the server's ``note_retention_days`` are erased (mood, craving and
-  sober stay for the history chart); a member who left has all their data erased
-  :data:`DEPARTED_KEEP` after leaving unless they returned; a server that removed the bot has all
-  its data erased :data:`SERVER_KEEP` after. Before erasing, the caller's presence checks are asked
-  (is the member back? is the bot back?) so that a missed "returned" event never erases the data
-  of someone still there.
+  sober stay for the history chart); ``/sos`` alert times past their 10-minute limit are
+  forgotten; a member who left has all their data erased :data:`DEPARTED_KEEP` after leaving
+  unless they returned; a server that removed the bot has all its data erased :data:`SERVER_KEEP`
+  after. Before erasing, the caller's presence checks are asked (is the member back? is the bot
+  back?) so that a missed "returned" event never erases the data of someone still there.
 * **Erase a server now** (:meth:`PrivacyService.erase_server`): the owner's
   ``/settings erase-server-data``: one ``DELETE`` of the server's row, which cascades to every table.
 
@@ -54,6 +54,7 @@ from bot.db.repositories.guilds import ERASED_USER_ID
 from bot.services.buddies import BuddyService, Effect
 from bot.services.checkins import note_place
 from bot.services.localtime import epoch_day, format_hhmm, from_epoch_day
+from bot.services.safety import ALERT_INTERVAL
 from bot.services.server_settings import read_config
 from bot.timeutil import Clock, from_timestamp
 
@@ -193,6 +194,7 @@ class RetentionReport:
     """What one run of the retention jobs did."""
 
     notes_erased: int = 0
+    sos_alerts_forgotten: int = 0
     members_erased: int = 0
     members_returned: int = 0
     """Departures found wrong (the member is in the server): the data is kept."""
@@ -647,6 +649,9 @@ class PrivacyService:
         now = self._clock()
         report = RetentionReport()
         await self._erase_old_notes(now, report)
+        report.sos_alerts_forgotten = await self._db.transaction(
+            lambda conn: safety_repo.prune_alerts(conn, now - ALERT_INTERVAL)
+        )
         await self._erase_departed(now, report, member_present, activity)
         await self._erase_servers(now, report, bot_present, activity)
         log.info(

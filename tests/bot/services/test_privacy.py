@@ -414,6 +414,16 @@ async def test_sos_alert_times_are_exported_then_erased(world: World) -> None:
     assert await world.db.read(lambda conn: safety_repo.member_alerts(conn, G1, ALICE)) == {}
 
 
+async def test_sos_alert_times_are_forgotten_by_the_daily_job_once_past_their_limit(world: World) -> None:
+    """Kept for the 10-minute limit only: the daily job forgets them even if no other alert comes."""
+    await world.db.transaction(lambda conn: safety_repo.set_alert(conn, G1, BOB, "moderators", START))
+    world.clock.advance(minutes=9)
+    assert (await world.privacy.run_retention()).sos_alerts_forgotten == 0
+    world.clock.advance(minutes=2)
+    assert (await world.privacy.run_retention()).sos_alerts_forgotten == 1
+    assert (await world.privacy.export(G1, BOB)).document["sos_alerts_last_sent"] == {}
+
+
 async def test_buddy_rows_of_a_deleted_member_are_all_gone(world: World) -> None:
     """Queue, volunteering, roles and pairs: nothing of Bob is left in the buddy tables of G1."""
     await world.privacy.delete_member(G1, BOB)
