@@ -3,6 +3,10 @@
 Plain functions of a ``sqlite3.Connection``, run inside a service's unit of work. Every query is
 parameterised and names the server. Instants are aware UTC datetimes, stored as Unix seconds.
 Only *that* a member was active is ever stored, never what they did or wrote.
+
+:func:`participation` is the one query that reads other features' tables (check-ins, sobriety,
+buddy pairs; never a note, mood or craving): the sweep asks it for a whole batch of due members
+at once, which one function per table could not do in one statement.
 """
 
 from __future__ import annotations

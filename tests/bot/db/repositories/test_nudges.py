@@ -251,3 +251,48 @@ async def test_old_finished_steps_are_pruned_but_pending_ones_kept(db: Database)
         assert repo.spell_steps(conn, G1, U1, T) == []
 
     await db.transaction(work)
+
+
+async def test_participation_of_a_batch_in_one_statement(db: Database) -> None:
+    """A buddy on either side of an active pair, a check-in since the cut-off (its time), a sobriety
+    date; nothing for a member with none; every part through a key or an index."""
+    from bot.db.repositories import buddies, checkins
+
+    def work(conn: sqlite3.Connection) -> tuple[dict[tuple[int, int], repo.Participation], str]:
+        _guilds(conn)
+        buddies.insert_pair(conn, G1, U1, U2, 77, status="active", now=NOW)
+        day = T // DAY
+        checkins.upsert_checkin(
+            conn, checkins.CheckinRow(G1, U3, day - 40, 3, 1, True, "old", NOW - timedelta(days=40))
+        )
+        checkins.upsert_checkin(conn, checkins.CheckinRow(G2, U3, day - 2, 3, 1, True, "new", NOW - timedelta(days=2)))
+        checkins.set_sobriety(conn, G2, U1, since_day=day - 10, announce=False, next_milestone=30, now=NOW)
+        found = repo.participation(
+            conn, [(G1, U1), (G1, U2), (G1, U3), (G2, U3), (G2, U1), (G2, U2)], NOW - timedelta(days=30)
+        )
+        plan = _plans(conn, lambda c: repo.participation(c, [(G1, U1)], NOW - timedelta(days=30)))
+        return found, plan[0]
+
+    found, plan = await db.transaction(work)
+    none = repo.Participation(buddy=False, latest_checkin=None, sobriety=False)
+    assert found[(G1, U1)] == found[(G1, U2)] == repo.Participation(buddy=True, latest_checkin=None, sobriety=False)
+    assert found[(G1, U3)] == none  # a check-in 40 days ago does not count
+    assert found[(G2, U3)] == repo.Participation(buddy=False, latest_checkin=NOW - timedelta(days=2), sobriety=False)
+    assert found[(G2, U1)] == repo.Participation(buddy=False, latest_checkin=None, sobriety=True)
+    assert found[(G2, U2)] == none
+    assert "SCAN" not in plan.replace("SCAN json_each", ""), plan
+
+
+async def test_schedule_many_sets_checks_and_the_flag_only_when_given(db: Database) -> None:
+    """Next checks for many members at once; the participant flag changes only where given."""
+
+    def work(conn: sqlite3.Connection) -> None:
+        _guilds(conn)
+        repo.apply_activity(conn, G1, [(U1, T), (U2, T)], QUIET, NOW)
+        repo.schedule(conn, G1, U2, None, participant=True)
+        repo.schedule_many(conn, [(T + 5, None, G1, U1), (None, False, G1, U2)])
+        first, second = _member(conn, G1, U1), _member(conn, G1, U2)
+        assert (first.next_check, first.participant) == (T + 5, None)
+        assert (second.next_check, second.participant) == (None, False)
+
+    await db.transaction(work)
