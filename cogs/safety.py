@@ -561,7 +561,7 @@ class Safety(commands.Cog):
                 view=sos_view(guild_id),
                 ephemeral=True,
             )
-            log.info("Guild %s: member %s used /sos", guild_id, interaction.user.id)
+            log.info("Guild %s: /sos used", guild_id)  # who used it is not logged
             return
         shared = self.shared_guilds(interaction.user.id)
         if len(shared) == 1:
@@ -585,7 +585,7 @@ class Safety(commands.Cog):
                 embed=crisis_embed(DEFAULT_CRISIS_RESOURCES),
                 ephemeral=True,
             )
-        log.info("Member %s used /sos in DMs (%d shared servers)", interaction.user.id, len(shared))
+        log.info("/sos used in DMs (%d shared servers)", len(shared))
 
     async def show_server(self, interaction: discord.Interaction, guild_id: int) -> None:
         """The select: the chosen server's resources and buttons, in place of the question."""
@@ -642,7 +642,7 @@ class Safety(commands.Cog):
             outcomes[buddy_id] = await _dm(
                 buddy, content=text, embed=crisis_embed(alert.resources), allowed_mentions=only_the_member
             )
-        log.info("Guild %s: /sos from %s to buddies: %s", guild.id, member.id, outcomes)
+        log.info("Guild %s: /sos alert to %d buddies: %s", guild.id, len(outcomes), sorted(outcomes.values()))
         return outcomes
 
     async def _tell_moderators(self, guild: discord.Guild, member: discord.Member, alert: Alert) -> bool:

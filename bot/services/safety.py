@@ -2,14 +2,16 @@
 
 Crisis resources. One text per server, the ``crisis_resources`` setting, with one default
 (:data:`DEFAULT_CRISIS_RESOURCES`); check-ins, nudges and ``/sos`` all read it through
-:func:`crisis_resources_text` or :meth:`SafetyService.crisis_resources`, so they always show the same.
+:func:`crisis_resources_text`, :func:`read_crisis_resources` or :meth:`SafetyService.crisis_resources`,
+so they always show the same.
 
 Alerts. From ``/sos`` a member may tell their buddy (every member they are in an active pairing
 with) or the moderators' channel that they need support now. At most one alert of each kind per
 member per server every :data:`ALERT_INTERVAL`, even across restarts: an alert is *claimed* (its
 time stored) in one transaction before anything is sent, so two quick presses send one message;
 an alert that reached nobody is *released* afterwards, so the member can try again at once. Only
-the time of the latest alert of each kind is kept, and only for as long as the limit needs it.
+the time of the latest alert of each kind is kept; times older than the limit are forgotten as new
+alerts come. The logs never say who asked for support.
 
 No Discord here: plain ids, datetimes and dataclasses.
 """
@@ -226,7 +228,7 @@ class SafetyService:
             )
 
         alert = await self._db.transaction(work)
-        log.info("Guild %s: member %s /sos alert to %s: %s", guild_id, user_id, kind.value, alert.status.value)
+        log.info("Guild %s: /sos alert to %s: %s", guild_id, kind.value, alert.status.value)
         return alert
 
     async def settle_alert(self, alert: Alert, *, delivered: bool) -> None:
@@ -240,7 +242,7 @@ class SafetyService:
         await self._db.transaction(
             lambda conn: repo.release_alert(conn, alert.guild_id, alert.user_id, alert.kind.value, at)
         )
-        log.info("Guild %s: member %s /sos alert to %s reached nobody", alert.guild_id, alert.user_id, alert.kind)
+        log.info("Guild %s: /sos alert to %s reached nobody", alert.guild_id, alert.kind.value)
 
     # ----------------------------------------------------------------------- the audit log
 
