@@ -1634,15 +1634,21 @@ class BuddyService:
         )
 
     def _wait_reasons(self, w: _Work, entries: Sequence[repo.QueueRow]) -> list[WaitReason]:
-        """Why each waiting member has no buddy yet."""
+        """Why each waiting member has no buddy yet.
+
+        Only the volunteers and live pairs of the entries' groups are read, as the matcher reads
+        them (``/buddy status`` reads one group, not every volunteer of the server: issue 9)."""
         if not entries:
             return []
         cutoff = w.now - timedelta(days=w.settings.volunteer_min_days)
-        by_group: dict[int, list[repo.VolunteerRow]] = {}
-        for offer in repo.volunteers_of_groups(w.conn, w.guild_id):
-            if offer.joined_at is not None and offer.joined_at <= cutoff and offer.group_role_id is not None:
-                by_group.setdefault(offer.group_role_id, []).append(offer)
-        load = repo.loads(w.conn, w.guild_id)
+        groups = {e.group_role_id for e in entries if e.group_role_id is not None}
+        by_group: dict[int, list[tuple[int, int | None]]] = {}
+        load: dict[int, int] = {}
+        if groups:
+            for uid, group, _, max_buddies in repo.matching_volunteers(w.conn, w.guild_id, cutoff, groups):
+                by_group.setdefault(group, []).append((uid, max_buddies))
+            for _, buddy_id in repo.matching_current(w.conn, w.guild_id, groups):
+                load[buddy_id] = load.get(buddy_id, 0) + 1
         ids = [e.user_id for e in entries]
         ruled_out = repo.partners_of(w.conn, w.guild_id, ids, repo.LIVE + repo.PAST)
         reasons: list[WaitReason] = []
@@ -1650,14 +1656,14 @@ class BuddyService:
             if entry.group_role_id is None:
                 reasons.append(WaitReason.NO_GROUP if entry.group_count == 0 else WaitReason.SEVERAL_GROUPS)
                 continue
-            offers = [o for o in by_group.get(entry.group_role_id, []) if o.user_id != entry.user_id]
-            with_room = [o for o in offers if load.get(o.user_id, 0) < (o.max_buddies or w.settings.max_buddies)]
+            offers = [o for o in by_group.get(entry.group_role_id, []) if o[0] != entry.user_id]
+            with_room = [uid for uid, most in offers if load.get(uid, 0) < (most or w.settings.max_buddies)]
             partners = ruled_out.get(entry.user_id, set())
             if not offers:
                 reasons.append(WaitReason.NO_VOLUNTEER)
             elif not with_room:
                 reasons.append(WaitReason.VOLUNTEERS_FULL)
-            elif all(o.user_id in partners for o in with_room):
+            elif all(uid in partners for uid in with_room):
                 reasons.append(WaitReason.ONLY_PAST_PARTNERS)
             else:
                 reasons.append(WaitReason.MATCHABLE)

@@ -814,16 +814,28 @@ def matching_volunteers(
     conn: sqlite3.Connection, guild_id: int, joined_before: datetime, groups: Collection[int] | None = None
 ) -> list[tuple[int, int, int, int | None]]:
     """(user_id, group_role_id, joined_at, max_buddies) of available volunteers in one group, still in
-    the server, who joined it no later than ``joined_before``; only ``groups`` if given."""
-    sql, params = _scope(
+    the server, who joined it no later than ``joined_before``; only ``groups`` if given.
+
+    For some groups, the group's members are read first (through ``buddy_members_by_group``) and
+    their offers looked up, so one group costs its members, not every volunteer of the server."""
+    if groups is not None:
+        return _tuples(
+            conn,
+            "SELECT v.user_id, m.group_role_id, m.joined_at, v.max_buddies FROM buddy_members m "
+            "CROSS JOIN buddy_volunteers v ON v.guild_id = m.guild_id AND v.user_id = m.user_id "
+            "WHERE m.guild_id = ? AND m.group_role_id IS NOT NULL "
+            "AND m.group_role_id IN (SELECT value FROM json_each(?)) AND m.left_at IS NULL "
+            "AND m.joined_at <= ? AND v.available = 1",
+            [guild_id, _ids(groups), to_timestamp(joined_before)],
+        )
+    return _tuples(
+        conn,
         "SELECT v.user_id, m.group_role_id, m.joined_at, v.max_buddies FROM buddy_volunteers v "
         "JOIN buddy_members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id "
         "WHERE v.guild_id = ? AND v.available = 1 AND m.group_role_id IS NOT NULL AND m.left_at IS NULL "
         "AND m.joined_at <= ?",
         [guild_id, to_timestamp(joined_before)],
-        groups,
     )
-    return _tuples(conn, sql, params)
 
 
 def matching_current(
