@@ -21,7 +21,7 @@ from bot.services.guidance import GuidanceLibrary
 from bot.services.server_settings import ServerSettings
 from bot.settings import Settings
 from bot.timeutil import Clock, utc_now
-from bot.tree import SoberPeersTree
+from bot.tree import SoberPeersTree, guard_acknowledgement
 
 __all__ = ["SoberPeersBot", "build_intents", "discover_extensions"]
 
@@ -80,6 +80,9 @@ class SoberPeersBot(commands.Bot):
         self.initial_extensions = list(discover_extensions() if extensions is None else extensions)
         self.failed_extensions: dict[str, BaseException] = {}
         self.last_sync_skipped: bool | None = None
+        # Every interaction is acknowledged within Discord's 3 seconds, even when its handler waits
+        # on a locked database: one still unanswered after 1.5 s is deferred (bot.tree).
+        self.add_event_observer("interaction", guard_acknowledgement)
 
     async def setup_hook(self) -> None:
         """Load every extension (a broken one is logged, the rest still load), then sync commands."""
@@ -156,7 +159,15 @@ class SoberPeersBot(commands.Bot):
                     observer(*args)
                 except Exception:
                     log.exception("Event observer %r failed on %s", observer, event_name)
+        if event_name == "message" and not self._wants_message_tasks():
+            # The busiest event: discord.py would start a task per message just to run the no-op
+            # on_message. Observers have seen it; no listener or wait_for wants it.
+            return
         super().dispatch(event_name, *args, **kwargs)
+
+    def _wants_message_tasks(self) -> bool:
+        waiting = getattr(self, "_listeners", {}).get("message")
+        return bool(self.extra_events.get("on_message") or waiting)
 
     async def on_ready(self) -> None:
         """Log who we are and where."""

@@ -13,8 +13,8 @@ import logging
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.standin.harness import connect_client
 from bot.standin.model import Guild, GuildChannel, Member, Permission, Role
 from bot.standin.server import StandIn
-from bot.timeutil import Clock, utc_now
+from bot.timeutil import Clock, ManualClock, utc_now
 
 __all__ = ["DemoFailed", "World", "build_world", "run_demo", "running_bot"]
 
@@ -57,11 +57,16 @@ class World:
     beth: Member
     carl: Member
     dan: Member
+    clock: ManualClock
+    """The bot's clock: the scene moves it to play days in seconds."""
+    bot: SoberPeersBot = field(init=False)
+    """The connected bot (set once it is ready)."""
 
 
-def build_world(standin: StandIn, now: datetime) -> World:
+def build_world(standin: StandIn, clock: ManualClock) -> World:
     """Serenity House: morgan moderates; alice and beth live in the women's house, carl and dan in
     the men's; beth and dan are new; dan's DMs are closed."""
+    now = clock.now
     guild = standin.add_guild("Serenity House")
     general = guild.add_text_channel("general")
     checkins = guild.add_text_channel("check-ins")
@@ -79,7 +84,7 @@ def build_world(standin: StandIn, now: datetime) -> World:
     dan = guild.add_member("dan", roles=[mens], joined_at=now - timedelta(days=1), dms_open=False)
     return World(
         standin, guild, general, checkins, celebrations, mod_channel, intros,
-        mens, womens, moderators, mod, alice, beth, carl, dan,
+        mens, womens, moderators, mod, alice, beth, carl, dan, clock,
     )  # fmt: skip
 
 
@@ -153,17 +158,11 @@ async def _member_looks_at_her_history(world: World) -> None:
     _expect(answer.ephemeral and charts, "the history should answer privately with a PNG chart")
 
 
-def _nudges_of(world: World) -> tuple[SoberPeersBot, Any]:
-    """The running bot and its nudges cog. Steps get only the world, and the demo plays days in
-    seconds by moving the nudges' clock, so the bot is found among the live objects."""
-    import gc
-
-    for candidate in gc.get_objects():
-        if isinstance(candidate, SoberPeersBot) and not candidate.is_closed():
-            cog = candidate.get_cog("Nudges")
-            if cog is not None:
-                return candidate, cog
-    raise DemoFailed("the nudges cog is not running")
+def _nudges_of(world: World) -> Any:
+    cog = world.bot.get_cog("Nudges")
+    if cog is None:
+        raise DemoFailed("the nudges cog is not running")
+    return cog
 
 
 def _nudge_dms(member: Member) -> list[Any]:
@@ -171,12 +170,8 @@ def _nudge_dms(member: Member) -> list[Any]:
 
 
 async def _quiet_member_is_nudged(world: World) -> None:
-    from datetime import UTC, time
-
-    _, cog = _nudges_of(world)
-    # Four days on, at noon UTC (alice's time: she set no timezone), so that it is daytime for her.
-    later = datetime.combine((utc_now() + timedelta(days=4)).date(), time(12), tzinfo=UTC)
-    cog.service.clock = lambda: later
+    cog = _nudges_of(world)
+    world.clock.advance(days=4)
     world.standin.record_transcript("(time)", "four days pass; alice, who checks in, posts nothing", where="demo")
     await cog.run_sweep_now()
     dms = _nudge_dms(world.alice)
@@ -187,16 +182,13 @@ async def _quiet_member_is_nudged(world: World) -> None:
 
 
 async def _member_answers_im_okay(world: World) -> None:
-    bot, cog = _nudges_of(world)
-    try:
-        (dm,) = _nudge_dms(world.alice)
-        custom_id = next(c for c in dm.custom_ids() if c.startswith("nudge:ok:"))
-        answer = await world.standin.press_button(world.alice.user, dm, custom_id)
-        _expect(answer.ephemeral and "glad you're okay" in answer.content, "the answer should be private and warm")
-        status = await cog.service.status(world.guild.id, world.alice.id)
-        _expect(status.last_active_at == cog.service.clock(), "“I'm okay” should count as activity")
-    finally:
-        cog.service.clock = bot.clock
+    cog = _nudges_of(world)
+    (dm,) = _nudge_dms(world.alice)
+    custom_id = next(c for c in dm.custom_ids() if c.startswith("nudge:ok:"))
+    answer = await world.standin.press_button(world.alice.user, dm, custom_id)
+    _expect(answer.ephemeral and "glad you're okay" in answer.content, "the answer should be private and warm")
+    status = await cog.service.status(world.guild.id, world.alice.id)
+    _expect(status.last_active_at == world.clock(), "“I'm okay” should count as activity")
 
 
 async def _moderator_sets_up_buddy_groups(world: World) -> None:
@@ -263,12 +255,16 @@ async def run_demo(*, keep: bool = False, out: Callable[[str], None] = print) ->
     logging.getLogger("discord.client").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="soberpeers-demo-") as folder:
         async with StandIn(app_name="SoberPeers") as standin:
-            world = build_world(standin, utc_now())
+            # The scene starts at 10:00 UTC today, so the nudge four days on falls in the members'
+            # daytime (they set no timezone: UTC); the clock moves only when the scene says so.
+            clock = ManualClock(datetime.combine(utc_now().date(), time(10), tzinfo=UTC))
+            world = build_world(standin, clock)
             out("SoberPeers offline demo: the bot against a local Discord stand-in (no token, no network).")
             out(f"Server “{world.guild.name}” with {len(world.guild.members)} members.")
             try:
                 async with asyncio.timeout(DEMO_TIMEOUT):
-                    async with running_bot(standin, Path(folder) / "demo.sqlite3") as bot:
+                    async with running_bot(standin, Path(folder) / "demo.sqlite3", clock) as bot:
+                        world.bot = bot
                         out(f"The bot {bot.user} is connected; {len(bot.tree.get_commands())} commands synced.")
                         await play(world, SCENE, out)
                         if keep:

@@ -8,45 +8,35 @@ real temporary database with a clock the test controls.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.client import SoberPeersBot
 from bot.demo import World, build_world, running_bot
 from bot.standin.server import StandIn
+from bot.timeutil import ManualClock
 
 __all__ = ["START", "FakeClock", "Scene", "build_scene", "running_bot"]
 
 START = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 
 
-@dataclass
-class FakeClock:
-    """A clock the test moves by hand; always aware UTC."""
+class FakeClock(ManualClock):
+    """The tests' clock: it stands at ``START`` (or the given time) until a test moves it."""
 
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move the clock forward (``days=``, ``hours=``, …) and return the new time."""
-        self.now += timedelta(**delta)
-        return self.now
+    def __init__(self, now: datetime = START) -> None:
+        super().__init__(now)
 
 
 @dataclass
 class Scene(World):
-    """The demo's world, the test's clock and database file, and the connected bot."""
+    """The demo's world, the test's database file, and (once connected) the bot."""
 
-    clock: FakeClock = field(default_factory=FakeClock)
     db_path: Path = Path()
-    bot: SoberPeersBot = field(init=False)
 
 
 def build_scene(standin: StandIn, db_path: Path, clock: FakeClock) -> Scene:
     """The demo's sober-living server, built on the stand-in at the clock's time."""
-    world = build_world(standin, clock.now)
-    values = {f.name: getattr(world, f.name) for f in dataclasses.fields(world)}
-    return Scene(**values, clock=clock, db_path=db_path)
+    world = build_world(standin, clock)
+    values = {f.name: getattr(world, f.name) for f in dataclasses.fields(world) if f.init}
+    return Scene(**values, db_path=db_path)

@@ -63,3 +63,23 @@ async def test_dev_guild_scope(db: Database) -> None:
     assert scope == "guild:42"
     assert guild is not None and guild.id == 42
     await bot.close()
+
+
+async def test_messages_start_no_task_unless_someone_listens(db: Database) -> None:
+    """Observers see every message; a task is only scheduled when a listener or wait_for wants it."""
+    bot = SoberPeersBot(Settings(), db, extensions=[])
+    seen: list[object] = []
+    scheduled: list[str] = []
+    bot.add_event_observer("message", seen.append)
+    bot._schedule_event = lambda coro, name, *a, **k: scheduled.append(name)  # type: ignore[method-assign,assignment]
+    bot.dispatch("message", "m1")
+    assert seen == ["m1"] and scheduled == []
+
+    async def listener(message: object) -> None:
+        """Nothing."""
+
+    bot.add_listener(listener, "on_message")
+    bot.dispatch("message", "m2")
+    assert seen == ["m1", "m2"]
+    assert "on_message" in scheduled
+    await bot.close()
