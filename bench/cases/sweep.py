@@ -26,7 +26,7 @@ from bench.data import NOW, Plan
 from bot.db.connection import Database
 from bot.services.nudges import DmThrottle, NudgeAction, NudgeService, NudgeSweeper, SweepReport
 
-__all__ = ["NullMessenger", "SweepSetup", "run", "sweep_setup"]
+__all__ = ["NullMessenger", "SweepSetup", "restore_due", "run", "snapshot_due", "sweep_setup"]
 
 _COLUMNS = (
     "guild_id, user_id, last_active_at, step, hurry, next_check_at, opt, paused_until, participant, present, updated_at"
@@ -49,7 +49,7 @@ class NullMessenger:
         return False
 
 
-def _snapshot(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def snapshot_due(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     # Bench-only SQL: the due members' rows, to put back after a sweep.
     return [
         tuple(row)
@@ -60,7 +60,7 @@ def _snapshot(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     ]
 
 
-def _restore(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], run_id: str) -> None:
+def restore_due(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], run_id: str) -> None:
     # Bench-only SQL: undo a sweep (its steps, the due members' ladder).
     conn.execute("DELETE FROM nudge_steps WHERE run_id = ?", (run_id,))
     marks = ", ".join("?" * len(_COLUMNS.split(", ")))
@@ -89,7 +89,7 @@ class SweepSetup:
     async def reset(self) -> None:
         """The due members due again, no step of this run, an empty DM throttle."""
         rows, run_id = self.due_rows, self.service.run_id
-        await self.db.transaction(lambda conn: _restore(conn, rows, run_id))
+        await self.db.transaction(lambda conn: restore_due(conn, rows, run_id))
         self.service.throttle = DmThrottle()
         self.messenger.delivered.clear()
 
@@ -115,7 +115,7 @@ async def sweep_setup(config: Config, members: int) -> AsyncIterator[SweepSetup]
     async with server_copy(config, members) as (path, plan):
         db = await Database.open(path)
         try:
-            due_rows = await db.read(_snapshot)
+            due_rows = await db.read(snapshot_due)
             check(len(due_rows) == len(plan.due), f"{len(due_rows)} members due, not {len(plan.due)}")
             service = NudgeService(db, lambda: NOW, GuidanceLibrary.load(), run_id="bench-sweep")
             messenger = NullMessenger()
