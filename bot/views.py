@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 import discord
 
+from bot.checks import is_moderator
+from bot.errors import UserError
 from bot.tree import describe_error, send_ephemeral
 
-__all__ = ["BaseModal", "BaseView"]
+__all__ = ["BaseModal", "BaseView", "Page", "PagedView"]
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +38,67 @@ class BaseModal(discord.ui.Modal):
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         """Answer the member privately, logging unexpected errors with an id."""
         await _answer_failure(interaction, error, type(self).__name__)
+
+
+class Page(Protocol):
+    """What a paged listing needs from a page: its number (from 0) and how many there are."""
+
+    @property
+    def page(self) -> int: ...
+
+    @property
+    def pages(self) -> int: ...
+
+
+PageT = TypeVar("PageT", bound=Page)
+
+
+class PagedView(BaseView, Generic[PageT]):
+    """Two buttons that turn the pages of a moderators' listing, for the moderator who asked.
+
+    ``fetch(n)`` reads page ``n`` and ``render(page)`` draws it; each press re-checks that the
+    presser asked for the list and is still a moderator.
+    """
+
+    def __init__(
+        self,
+        owner_id: int,
+        page: PageT,
+        fetch: Callable[[int], Awaitable[PageT]],
+        render: Callable[[PageT], discord.Embed],
+        *,
+        labels: tuple[str, str] = ("Previous", "Next"),
+        timeout: float = 600,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.page = page
+        self._fetch = fetch
+        self._render = render
+        self.back.label, self.forward.label = labels
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.back.disabled = self.page.page <= 0
+        self.forward.disabled = self.page.page >= self.page.pages - 1
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Only the moderator who asked turns the pages, and only while still a moderator."""
+        if interaction.user.id != self.owner_id:
+            raise UserError("Only the moderator who asked for this list can turn its pages.")
+        return await is_moderator(interaction)
+
+    async def _show(self, interaction: discord.Interaction, number: int) -> None:
+        self.page = await self._fetch(number)
+        self._update_buttons()
+        await interaction.response.edit_message(embed=self._render(self.page), view=self)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def back(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """The page before."""
+        await self._show(interaction, self.page.page - 1)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def forward(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """The page after."""
+        await self._show(interaction, self.page.page + 1)

@@ -41,14 +41,13 @@ from bot.services.buddies import (
     UnpairResult,
 )
 from bot.tree import describe_error, send_ephemeral
-from bot.views import BaseView
+from bot.views import PagedView
 from cogs.buddies import Buddies, EffectReport, buddy_cog, member_facts
 
 __all__ = [
     "PAIRS_PER_PAGE",
     "PROPOSAL_TEMPLATE",
     "BuddyAdmin",
-    "PairsView",
     "ProposalButton",
     "admin_intro_line",
     "pairs_embed",
@@ -374,44 +373,6 @@ async def decide(interaction: discord.Interaction, action: str, guild_id: int, p
 # --------------------------------------------------------------------------- pages of pairs
 
 
-class PairsView(BaseView):
-    """Previous / Next over the pages of ``/buddyadmin pairs``, for the moderator who asked."""
-
-    def __init__(self, cog: Buddies, guild_id: int, owner_id: int, page: PairsPage) -> None:
-        super().__init__(timeout=600)
-        self.cog = cog
-        self.guild_id = guild_id
-        self.owner_id = owner_id
-        self.page = page
-        self._update_buttons()
-
-    def _update_buttons(self) -> None:
-        self.previous.disabled = self.page.page <= 0
-        self.next.disabled = self.page.page >= self.page.pages - 1
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Only the moderator who asked turns the pages, and only while still a moderator."""
-        if interaction.user.id != self.owner_id:
-            raise UserError("Only the moderator who asked for this list can turn its pages.")
-        return await is_moderator(interaction)
-
-    async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        actor = Actor(interaction.user.id, is_moderator=True)
-        self.page = await self.cog.service.pairs_page(self.guild_id, actor, page, PAIRS_PER_PAGE)
-        self._update_buttons()
-        await interaction.response.edit_message(embed=pairs_embed(self.page), view=self)
-
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[PairsView]) -> None:
-        """The page before."""
-        await self._show(interaction, self.page.page - 1)
-
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[PairsView]) -> None:
-        """The page after."""
-        await self._show(interaction, self.page.page + 1)
-
-
 # --------------------------------------------------------------------------- the cog
 
 
@@ -632,7 +593,12 @@ class BuddyAdmin(commands.GroupCog, group_name="buddyadmin", group_description="
         cog = self.buddies
         page = await cog.service.pairs_page(guild_id, actor, 0, PAIRS_PER_PAGE)
         if page.pages > 1:
-            view = PairsView(cog, guild_id, interaction.user.id, page)
+            view = PagedView(
+                interaction.user.id,
+                page,
+                lambda n: cog.service.pairs_page(guild_id, actor, n, PAIRS_PER_PAGE),
+                pairs_embed,
+            )
             await interaction.response.send_message(embed=pairs_embed(page), view=view, ephemeral=True)
         else:
             await interaction.response.send_message(embed=pairs_embed(page), ephemeral=True)

@@ -50,7 +50,7 @@ from bot.services.nudges import (
 )
 from bot.services.safety import read_crisis_resources
 from bot.tree import describe_error, send_ephemeral
-from bot.views import BaseView
+from bot.views import PagedView
 from cogs.checkins import crisis_embed
 from cogs.guidance import quote
 
@@ -329,43 +329,6 @@ def nudge_view(guild_id: int, spell: int) -> discord.ui.View:
     return view
 
 
-class QuietMembersView(BaseView):
-    """Previous / Next over the pages of ``/settings quiet-members``, for the moderator who asked."""
-
-    def __init__(self, service: NudgeService, guild_id: int, owner_id: int, page: QuietPage) -> None:
-        super().__init__(timeout=600)
-        self.service = service
-        self.guild_id = guild_id
-        self.owner_id = owner_id
-        self.page = page
-        self._update_buttons()
-
-    def _update_buttons(self) -> None:
-        self.previous.disabled = self.page.page <= 0
-        self.next.disabled = self.page.page >= self.page.pages - 1
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Only the moderator who asked turns the pages."""
-        if interaction.user.id != self.owner_id:
-            raise UserError("Only the moderator who asked for this list can turn its pages.")
-        return True
-
-    async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        self.page = await self.service.quiet_members(self.guild_id, page, QUIET_PAGE_SIZE)
-        self._update_buttons()
-        await interaction.response.edit_message(embed=quiet_page_embed(self.page), view=self)
-
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[QuietMembersView]) -> None:
-        """The page before."""
-        await self._show(interaction, self.page.page - 1)
-
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[QuietMembersView]) -> None:
-        """The page after."""
-        await self._show(interaction, self.page.page + 1)
-
-
 # --------------------------------------------------------------------------- moderators' commands
 
 
@@ -408,7 +371,13 @@ async def show_quiet_members(bot: SoberPeersBot, interaction: discord.Interactio
     service = _service(bot)
     page = await service.quiet_members(interaction.guild_id, 0, QUIET_PAGE_SIZE)
     if page.pages > 1:
-        view = QuietMembersView(service, interaction.guild_id, interaction.user.id, page)
+        guild_id = interaction.guild_id
+        view = PagedView(
+            interaction.user.id,
+            page,
+            lambda n: service.quiet_members(guild_id, n, QUIET_PAGE_SIZE),
+            quiet_page_embed,
+        )
         await interaction.response.send_message(embed=quiet_page_embed(page), view=view, ephemeral=True)
     else:
         await interaction.response.send_message(embed=quiet_page_embed(page), ephemeral=True)

@@ -43,7 +43,7 @@ from bot.services.safety import (
 )
 from bot.services.server_settings import SETTINGS, SETTINGS_CHANGED, Kind
 from bot.tree import describe_error, send_ephemeral
-from bot.views import BaseModal, BaseView
+from bot.views import BaseModal, PagedView
 from cogs.checkins import crisis_embed
 
 __all__ = [
@@ -400,43 +400,6 @@ def audit_page_embed(page: AuditPage) -> discord.Embed:
     return embed
 
 
-class AuditLogView(BaseView):
-    """Newer / Older over the pages of ``/settings audit-log``, for the moderator who asked."""
-
-    def __init__(self, service: SafetyService, guild_id: int, owner_id: int, page: AuditPage) -> None:
-        super().__init__(timeout=600)
-        self.service = service
-        self.guild_id = guild_id
-        self.owner_id = owner_id
-        self.page = page
-        self._update_buttons()
-
-    def _update_buttons(self) -> None:
-        self.newer.disabled = self.page.page <= 0
-        self.older.disabled = self.page.page >= self.page.pages - 1
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Only the moderator who asked turns the pages, and only while still a moderator."""
-        if interaction.user.id != self.owner_id:
-            raise UserError("Only the moderator who asked for the audit log can turn its pages.")
-        return await is_moderator(interaction)
-
-    async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        self.page = await self.service.audit_page(self.guild_id, page, AUDIT_PAGE_SIZE)
-        self._update_buttons()
-        await interaction.response.edit_message(embed=audit_page_embed(self.page), view=self)
-
-    @discord.ui.button(label="Newer", style=discord.ButtonStyle.secondary)
-    async def newer(self, interaction: discord.Interaction, button: discord.ui.Button[AuditLogView]) -> None:
-        """The page before (newer entries)."""
-        await self._show(interaction, self.page.page - 1)
-
-    @discord.ui.button(label="Older", style=discord.ButtonStyle.secondary)
-    async def older(self, interaction: discord.Interaction, button: discord.ui.Button[AuditLogView]) -> None:
-        """The page after (older entries)."""
-        await self._show(interaction, self.page.page + 1)
-
-
 def _service(bot: SoberPeersBot) -> SafetyService:
     service = getattr(bot.get_cog(Safety.COG_NAME), "service", None)
     if isinstance(service, SafetyService):
@@ -450,7 +413,14 @@ async def show_audit_log(bot: SoberPeersBot, interaction: discord.Interaction) -
     service = _service(bot)
     page = await service.audit_page(interaction.guild_id, 0, AUDIT_PAGE_SIZE)
     if page.pages > 1:
-        view = AuditLogView(service, interaction.guild_id, interaction.user.id, page)
+        guild_id = interaction.guild_id
+        view = PagedView(
+            interaction.user.id,
+            page,
+            lambda n: service.audit_page(guild_id, n, AUDIT_PAGE_SIZE),
+            audit_page_embed,
+            labels=("Newer", "Older"),
+        )
         await interaction.response.send_message(embed=audit_page_embed(page), view=view, ephemeral=True)
     else:
         await interaction.response.send_message(embed=audit_page_embed(page), ephemeral=True)
