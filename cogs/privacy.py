@@ -9,8 +9,9 @@ A thin adapter of :class:`bot.services.privacy.PrivacyService`:
 * Members leaving and returning, and the bot being removed from a server and added back, are
   recorded as they happen; after every connection the stored state is compared with what the bot
   sees (events missed while it was away).
-* The retention jobs run once the bot is ready, then every day (:data:`RETENTION_INTERVAL`); tests
-  call :meth:`Privacy.run_retention_now`. Before a departed member's data is erased, Discord is asked
+* The retention jobs run once the bot is ready, then every day (:data:`RETENTION_INTERVAL`), at the
+  bot's clock; :meth:`Privacy.trigger_retention` makes the loop run now, and tests may also call
+  :meth:`Privacy.run_retention_now` directly. Before a departed member's data is erased, Discord is asked
   whether they are back.
 * ``/settings erase-server-data`` (owner only) and ``/settings note-retention`` live in
   ``cogs.settings`` and call :func:`confirm_server_erase`.
@@ -286,11 +287,12 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
             bot.db, bot.clock, BuddyService(bot.db, bot.clock, bot.guidance), cipher=bot.note_cipher
         )
         self.interval = interval
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        """How the daily loop waits (tests may replace it)."""
         self.started = asyncio.Event()
         """Set once the pass after ready (reconcile, then retention) is done."""
+        self.runs = 0
+        """How many runs of the retention jobs completed."""
         self.last_report: RetentionReport | None = None
+        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -317,11 +319,17 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
         finally:
             self.started.set()
         while True:
-            await self.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
             try:
                 await self.run_retention_now()
             except Exception:
                 log.exception("The retention jobs failed; they run again in %s s", self.interval)
+
+    def trigger_retention(self) -> None:
+        """Make the daily loop run the retention jobs now rather than at its next day (tests, operators)."""
+        self._wake.set()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -347,6 +355,7 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
             if report.reminders_removed:
                 self._reminders_changed()
             self.last_report = report
+            self.runs += 1
             return report
 
     async def _member_present(self, guild_id: int, user_id: int) -> bool | None:

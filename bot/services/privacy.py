@@ -777,5 +777,4 @@ class PrivacyService:
         erased = await self._db.transaction(lambda conn: guilds_repo.delete_guild(conn, guild_id))
         if activity is not None:
             activity.forget_guild(guild_id)
-        log.info("Guild %s: the owner erased all of the server's data (%s)", guild_id, erased)
         return erased

@@ -258,6 +258,19 @@ async def test_notes_older_than_the_servers_retention_are_erased_and_the_numbers
     assert [(c["mood"], c["note"]) for c in doc["checkins"]] == [(4, None), (4, "a newer note")]
 
 
+async def test_the_daily_loop_runs_the_jobs_when_triggered(scene: Scene) -> None:
+    """The loop that runs every day also runs at once when triggered, at the bot's clock."""
+    cog = await started(scene)
+    assert cog.runs == 1  # the pass after ready
+    await check_in(scene, scene.alice, "soon gone")
+    scene.clock.advance(days=92)
+    cog.trigger_retention()
+    async with asyncio.timeout(3):
+        while cog.runs < 2:  # noqa: ASYNC110 - the loop exposes a counter, not an event
+            await asyncio.sleep(0.005)
+    assert cog.last_report is not None and cog.last_report.notes_erased == 1
+
+
 async def test_a_member_who_left_is_erased_after_30_days_unless_they_return(scene: Scene) -> None:
     """alice leaves for good, beth leaves and comes back: after 30 days only alice's data is gone."""
     cog = await started(scene)
