@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -38,6 +39,9 @@ PRAGMAS = (
     "PRAGMA foreign_keys = ON",
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}",
 )
+
+QUEUE_SLACK_MS = 100
+"""A unit of work that waited longer than this for the database thread waits that much less for the lock."""
 
 # SQLite result codes that mean "could not write now" rather than "the code is wrong".
 _STORAGE_CODES = {
@@ -64,6 +68,24 @@ def _is_storage_problem(exc: sqlite3.Error) -> bool:
             word in str(exc) for word in ("locked", "disk", "readonly", "read-only", "full")
         )
     return (int(code) & 0xFF) in _STORAGE_CODES
+
+
+def _begin(conn: sqlite3.Connection, begin: str, queued_ms: int) -> None:
+    """Begin a transaction, waiting for another process's lock at most the busy timeout *in all*.
+
+    Units of work run one after another on one thread: behind one that waits out a held lock, each
+    would wait its own busy timeout again, and a member's answer could take many times that. So the
+    time a unit already spent in the queue counts against its own wait.
+    """
+    if queued_ms <= QUEUE_SLACK_MS:
+        conn.execute(begin)
+        return
+    (configured,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {max(0, int(configured) - queued_ms):d}")
+    try:
+        conn.execute(begin)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(configured):d}")
 
 
 class Database:
@@ -119,9 +141,10 @@ class Database:
         if self._closed:
             raise StorageError("the database is closed")
         begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+        submitted = time.monotonic()
 
         def unit(conn: sqlite3.Connection) -> T:
-            conn.execute(begin)
+            _begin(conn, begin, int((time.monotonic() - submitted) * 1000))
             try:
                 result = work(conn)
             except BaseException:
