@@ -191,13 +191,14 @@ def deleted_text(erased: bool, told: int) -> str:
 
 
 class ConfirmView(BaseView):
-    """Two buttons for the one member who asked: go ahead, or keep everything. Valid two minutes."""
+    """Two buttons for the one member who asked: go ahead, or keep everything. Valid two minutes.
+    ``on_confirm`` does the work and returns the text that replaces the question."""
 
     def __init__(
         self,
         origin: discord.Interaction,
         confirm_label: str,
-        on_confirm: Callable[[discord.Interaction], Awaitable[None]],
+        on_confirm: Callable[[discord.Interaction], Awaitable[str]],
     ) -> None:
         super().__init__(timeout=CONFIRM_SECONDS)
         self.origin = origin
@@ -213,10 +214,18 @@ class ConfirmView(BaseView):
 
     @discord.ui.button(label="Erase", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
-        """Go ahead (once)."""
+        """Go ahead (once): "Erasing…" at once, then the outcome in its place."""
         self.stop()
         await interaction.response.edit_message(content="Erasing…", view=None)
-        await self.on_confirm(interaction)
+        try:
+            outcome = await self.on_confirm(interaction)
+        except Exception:
+            # The erasure is one transaction: when it fails, nothing was erased. The error itself is
+            # answered by BaseView.on_error.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(content="Nothing was erased.")
+            raise
+        await interaction.edit_original_response(content=outcome)
 
     @discord.ui.button(label="Keep everything", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
@@ -254,11 +263,11 @@ async def confirm_server_erase(bot: SoberPeersBot, interaction: discord.Interact
     cog = privacy_cog(bot)
     members = await cog.service.server_members_with_data(guild.id)
 
-    async def erase(pressed: discord.Interaction) -> None:
+    async def erase(pressed: discord.Interaction) -> str:
         await cog.erase_server(guild.id, pressed.user.id)
-        await pressed.edit_original_response(
-            content="🗑️ Everything SoberPeers stored about this server is erased: members' data, settings and the "
-            "audit log. The bot stays and starts afresh; remove it from the server if you no longer want it.",
+        return (
+            "🗑️ Everything SoberPeers stored about this server is erased: members' data, settings and the "
+            "audit log. The bot stays and starts afresh; remove it from the server if you no longer want it."
         )
 
     question = (
@@ -458,13 +467,12 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
         guild = self._guild(interaction)
         user_id = interaction.user.id
 
-        async def erase(pressed: discord.Interaction) -> None:
+        async def erase(pressed: discord.Interaction) -> str:
             result = await self.service.delete_member(guild.id, user_id, activity=self._activity())
             await self._carry_out(guild.id, result.effects)
             if result.reminder_removed:
                 self._reminders_changed()
-            told = sum(1 for e in result.effects if isinstance(e, NotifyPairEnded))
-            await pressed.edit_original_response(content=deleted_text(result.erased, told))
+            return deleted_text(result.erased, sum(1 for e in result.effects if isinstance(e, NotifyPairEnded)))
 
         view = ConfirmView(interaction, "Erase my data", erase)
         await interaction.response.send_message(DELETE_QUESTION, view=view, ephemeral=True)

@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 
 from bot.crypto import generate_key, parse_key
-from bot.db.connection import Database
+from bot.db.connection import Database, StorageError
 from bot.settings import Settings
 from bot.standin.interactions import Interaction, InvocationRefused
 from bot.standin.model import Member, Thread
@@ -214,6 +214,26 @@ async def test_keep_everything_erases_nothing(scene: Scene) -> None:
     assert await confirm(scene, scene.alice, question, "Keep everything") == "Nothing was erased."
     _, doc = await export(scene, scene.alice)
     assert doc["checkins"][0]["note"] == "keep me"
+
+
+async def test_an_erase_that_cannot_be_saved_says_nothing_was_erased(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the transaction: the question says nothing was erased, and why comes privately."""
+    cog = cog_of(scene)
+    await check_in(scene, scene.alice, "still mine")
+
+    async def refuse(*_: Any, **__: Any) -> None:
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(cog.service, "delete_member", refuse)
+    question = await scene.standin.invoke(scene.alice, "privacy delete")
+    assert await confirm(scene, scene.alice, question, "Erase my data") == "Nothing was erased."
+    pressed = [i for i in scene.standin.interactions if i.label == "[pressed Erase my data]"][-1]
+    await scene.standin.wait_for(lambda: any("try again" in m.content for m in pressed.all_messages()))
+    monkeypatch.undo()
+    _, doc = await export(scene, scene.alice)
+    assert doc["checkins"][0]["note"] == "still mine"
 
 
 async def test_activity_noted_before_the_delete_is_not_written_after_it(scene: Scene) -> None:
