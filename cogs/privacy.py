@@ -408,7 +408,7 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
 
     async def erase_server(self, guild_id: int, actor_id: int) -> bool:
         """Erase everything of the server now (the owner confirmed)."""
-        erased = await self.service.erase_server(guild_id, activity=self._activity())
+        erased = await self.service.erase_server(guild_id, actor_id, activity=self._activity())
         log.info("Guild %s: all data erased at the request of the owner %s", guild_id, actor_id)
         self._reminders_changed()
         return erased

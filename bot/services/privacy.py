@@ -60,6 +60,7 @@ from bot.timeutil import Clock, from_timestamp
 
 __all__ = [
     "DEPARTED_KEEP",
+    "ERASE_SERVER_ACTION",
     "EXPORT_FORMAT",
     "NOTE_RETENTION_SETTING",
     "SERVER_KEEP",
@@ -81,6 +82,8 @@ SERVER_KEEP = timedelta(days=30)
 NOTE_RETENTION_SETTING = "note_retention_days"
 """The server setting: days a check-in note is kept (default 90)."""
 EXPORT_FORMAT = "soberpeers-member-export/1"
+ERASE_SERVER_ACTION = "privacy.erase_server"
+"""The audit-log action left by the owner's erasure of the server's data (the only entry after it)."""
 BATCH = 100
 """Departed members or servers erased per read of the due ones."""
 
@@ -769,12 +772,24 @@ class PrivacyService:
         """How many members the bot holds data about in the server (for the owner's confirmation)."""
         return await self._db.read(lambda conn: len(repo.known_members(conn, guild_id)))
 
-    async def erase_server(self, guild_id: int, *, activity: ActivityMemory | None = None) -> bool:
+    async def erase_server(
+        self, guild_id: int, actor_id: int | None = None, *, activity: ActivityMemory | None = None
+    ) -> bool:
         """``/settings erase-server-data``: erase everything stored about the server now, in one
-        transaction (the cascade of its row). ``False`` if nothing was stored."""
+        transaction (the cascade of its row). With ``actor_id`` (the owner), the fresh audit log of the
+        server then records who erased it and when (:data:`ERASE_SERVER_ACTION`), in the same
+        transaction. ``False`` if nothing was stored."""
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            erased = guilds_repo.delete_guild(conn, guild_id)
+            if actor_id is not None:
+                audit.record(conn, guild_id, actor_id, ERASE_SERVER_ACTION, {}, now)
+            return erased
+
         if activity is not None:
             activity.forget_guild(guild_id)
-        erased = await self._db.transaction(lambda conn: guilds_repo.delete_guild(conn, guild_id))
+        erased = await self._db.transaction(work)
         if activity is not None:
             activity.forget_guild(guild_id)
         return erased

@@ -382,7 +382,10 @@ async def test_only_the_owner_erases_the_servers_data_after_confirming(scene: Sc
     )
     assert await guild_rows(scene.bot.db, scene.guild.id) > 0
     assert "is erased" in await confirm(scene, owner, question, "Erase all of this server's data")
-    assert await guild_rows(scene.bot.db, scene.guild.id) == 0
+    assert await guild_rows(scene.bot.db, scene.guild.id) == 2  # the server's row, and who erased it:
+    log = await scene.standin.invoke(owner, "settings audit-log")
+    assert f"<@{owner.id}>" in log.embeds[0]["description"] and "erase" in log.embeds[0]["description"]
+    assert await stored(scene, "SELECT count(*) FROM checkins WHERE guild_id = ?", scene.guild.id) == 0
     _, doc = await export(scene, harbor_alice)
     assert doc["checkins"][0]["note"] == "harbor"
 

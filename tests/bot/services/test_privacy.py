@@ -26,7 +26,7 @@ from bot.services.checkins import CheckinService
 from bot.services.guidance import GuidanceLibrary
 from bot.services.localtime import epoch_day
 from bot.services.nudges import NudgeService
-from bot.services.privacy import DEPARTED_KEEP, EXPORT_FORMAT, SERVER_KEEP, PrivacyService
+from bot.services.privacy import DEPARTED_KEEP, ERASE_SERVER_ACTION, EXPORT_FORMAT, SERVER_KEEP, PrivacyService
 from bot.services.reminders import ReminderService
 from bot.services.server_settings import ServerSettings
 from bot.services.sobriety import SobrietyService
@@ -356,6 +356,14 @@ async def test_erase_server_now_erases_every_table_of_that_server_only(world: Wo
     assert await guild_rows(world.db, G2) == before
     assert len(buffer) == 1
     assert not await world.privacy.erase_server(G1)
+
+
+async def test_the_owners_erasure_is_the_one_entry_left_in_the_audit_log(world: World) -> None:
+    """Who erased the server's data and when stays on record (moderator accountability)."""
+    assert await world.privacy.erase_server(G1, MOD)
+    assert await guild_rows(world.db, G1) == {"guilds": 1, "audit_log": 1}
+    (entry,) = await world.db.read(lambda conn: audit.latest(conn, G1))
+    assert (entry.actor_id, entry.action, entry.at) == (MOD, ERASE_SERVER_ACTION, START)
 
 
 async def test_reconcile_marks_what_happened_while_the_bot_was_away(world: World) -> None:
