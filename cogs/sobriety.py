@@ -28,6 +28,7 @@ from discord.ext import commands
 
 from bot.client import SoberPeersBot
 from bot.db.connection import StorageError
+from bot.services.background import WakeableLoop
 from bot.services.sobriety import (
     CELEBRATIONS_CHANNEL_SETTING,
     DueMilestone,
@@ -131,8 +132,10 @@ def seconds_until_next_check(now: datetime, every: timedelta = CHECK_EVERY) -> f
 # --------------------------------------------------------------------------- the watcher
 
 
-class MilestoneWatcher:
+class MilestoneWatcher(WakeableLoop):
     """One task: ``check`` at each UTC quarter hour, and at once when woken (see the module docstring)."""
+
+    name = "milestone watcher"
 
     def __init__(
         self,
@@ -142,69 +145,20 @@ class MilestoneWatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         every: timedelta = CHECK_EVERY,
     ) -> None:
+        super().__init__(sleep=sleep)
         self._check = check
         self._clock = clock
-        self._sleep = sleep
         self._every = every
-        self._wake = asyncio.Event()
-        self._waiting = False
-        self._task: asyncio.Task[None] | None = None
 
-    @property
-    def running(self) -> bool:
-        """Whether the task is alive."""
-        return self._task is not None and not self._task.done()
-
-    @property
-    def idle(self) -> bool:
-        """Whether the watcher is asleep until the next check, with nothing to do before it."""
-        return self.running and self._waiting and not self._wake.is_set()
-
-    def start(self) -> None:
-        """Start the task on the running loop."""
-        if self.running:
-            return
-        self._wake.clear()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="milestone-watcher")
-
-    async def stop(self) -> None:
-        """Stop the task and wait for it to end."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    def wake(self) -> None:
-        """Check now (a date was set)."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        log.info("Milestone watcher started")
-        while True:
-            self._wake.clear()
-            try:
-                await self._check()
-            except StorageError as exc:
-                log.warning("Milestone watcher cannot read the milestones, retrying later: %s", exc)
-            except Exception:
-                log.exception("Milestone watcher failed; retrying at the next check")
-            await self._wait(seconds_until_next_check(self._clock(), self._every))
-
-    async def _wait(self, seconds: float) -> None:
-        if self._wake.is_set():
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        self._waiting = True
+    async def round(self) -> float:
+        """Celebrate what is due; wait until the next quarter hour."""
         try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._waiting = False
-            for task in (waiter, sleeper):
-                task.cancel()
-            await asyncio.gather(waiter, sleeper, return_exceptions=True)
+            await self._check()
+        except StorageError as exc:
+            log.warning("Milestone watcher cannot read the milestones, retrying later: %s", exc)
+        except Exception:
+            log.exception("Milestone watcher failed; retrying at the next check")
+        return seconds_until_next_check(self._clock(), self._every)
 
 
 # --------------------------------------------------------------------------- the cog

@@ -63,6 +63,7 @@ from bot.db.repositories import guilds as guilds_repo
 from bot.db.repositories import nudges as repo
 from bot.errors import UserError
 from bot.services.activity import ActivityBatch
+from bot.services.background import Sleep, WakeableLoop
 from bot.services.guidance import GuidanceLibrary, Passage
 from bot.services.localtime import next_local_occurrence, zone_for
 from bot.services.server_settings import SETTINGS, SETTINGS_CHANGED, ServerConfig, read_config
@@ -872,13 +873,14 @@ class NudgeService:
 # --------------------------------------------------------------------------- the sweep
 
 
-Sleep = Callable[[float], Awaitable[None]]
 Flush = Callable[[], Awaitable[object]]
 
 
-class NudgeSweeper:
+class NudgeSweeper(WakeableLoop):
     """Runs the sweep: right after start, then every ``interval`` seconds (sooner when a member is
     due sooner, e.g. a DM waiting for a free slot). One sweep at a time."""
+
+    name = "nudge sweeper"
 
     def __init__(
         self,
@@ -893,30 +895,27 @@ class NudgeSweeper:
         retry_delay: float = 60.0,
         min_delay: float = 5.0,
     ) -> None:
+        super().__init__(sleep=sleep, retry_delay=retry_delay)
         self.service = service
         self.messenger = messenger
         self._flush = flush
         self._interval = interval
         self._batch = batch
         self._max_rounds = max_rounds
-        self._sleep = sleep
-        self._retry_delay = retry_delay
         self._min_delay = min_delay
         self._lock = asyncio.Lock()
         self._recovered = False
         self._pruned_at: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._waiting = False
-
-    @property
-    def running(self) -> bool:
-        """Whether the periodic task is alive."""
-        return self._task is not None and not self._task.done()
 
     @property
     def idle(self) -> bool:
         """Whether the periodic task is asleep between two sweeps (and no sweep is running)."""
-        return self.running and self._waiting and not self._lock.locked()
+        return super().idle and not self._lock.locked()
+
+    async def round(self) -> float:
+        """One sweep, then the seconds until the next."""
+        await self.run_once()
+        return await self._delay()
 
     async def run_once(self) -> SweepReport:
         """One sweep: write the buffered activity, finish what a crash left, then carry out every
@@ -980,41 +979,6 @@ class NudgeSweeper:
             else:
                 await self.service.report(action, "dropped")
             report.recovered += 1
-
-    def start(self) -> None:
-        """Start sweeping periodically (the first sweep at once)."""
-        if self.running:
-            return
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="nudge-sweeper")
-
-    async def stop(self) -> None:
-        """Stop the periodic task (a sweep in progress is cancelled between two steps' records)."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if not task.cancelled():  # pragma: no cover - our own caller was cancelled
-                raise
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-                delay = await self._delay()
-            except StorageError as exc:
-                log.warning("Nudge sweep cannot use the database, retrying: %s", exc)
-                delay = self._retry_delay
-            except Exception:
-                log.exception("Nudge sweep failed; retrying in %s s", self._retry_delay)
-                delay = self._retry_delay
-            self._waiting = True
-            try:
-                await self._sleep(delay)
-            finally:
-                self._waiting = False
 
     async def _delay(self) -> float:
         earliest = await self.service.next_check_at()

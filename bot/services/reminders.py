@@ -37,9 +37,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from bot.db.connection import Database, StorageError
+from bot.db.connection import Database
 from bot.db.repositories import checkins as repo
 from bot.db.repositories.guilds import ensure_guild
+from bot.services.background import Sleep, WakeableLoop
 from bot.services.localtime import (
     epoch_day,
     format_hhmm,
@@ -101,7 +102,6 @@ class DueReminder:
 
 SendReminder = Callable[[DueReminder], Awaitable[bool]]
 """Sends one reminder DM; returns ``False`` if the member cannot be messaged (DMs closed)."""
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def _next_after(now: datetime, minute_of_day: int, zone_name: str | None, last_day: int | None) -> datetime:
@@ -262,8 +262,10 @@ class ReminderService:
         return await self._db.transaction(work)
 
 
-class ReminderDispatcher:
+class ReminderDispatcher(WakeableLoop):
     """The one task that sends due reminders: it sleeps until the next, and is woken by changes."""
+
+    name = "reminder dispatcher"
 
     def __init__(
         self,
@@ -276,66 +278,28 @@ class ReminderDispatcher:
         retry_delay: float = 30.0,
         batch: int = 50,
     ) -> None:
+        super().__init__(sleep=sleep, retry_delay=retry_delay)
         self._service = service
         self._send = send
         self._clock = service.clock if clock is None else clock
-        self._sleep = sleep
         self._max_sleep = max_sleep
-        self._retry_delay = retry_delay
         self._batch = batch
-        self._wake = asyncio.Event()
-        self._waiting = False
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the dispatcher task is alive."""
-        return self._task is not None and not self._task.done()
-
-    @property
-    def idle(self) -> bool:
-        """Whether the dispatcher is asleep until the next reminder, with nothing to do before it."""
-        return self.running and self._waiting and not self._wake.is_set()
 
     def start(self) -> None:
         """Start the dispatcher task (on the running loop) and listen for schedule changes."""
         if self.running:
             return
         self._service.add_listener(self.wake)
-        self._wake.clear()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="reminder-dispatcher")
+        super().start()
 
     async def stop(self) -> None:
         """Stop the task and wait for it to end; a send in progress is cancelled."""
         self._service.remove_listener(self.wake)
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if not task.cancelled():  # pragma: no cover - our own caller was cancelled
-                raise
+        await super().stop()
 
-    def wake(self) -> None:
-        """Make the dispatcher re-read the schedule now (a reminder was added or changed)."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        log.info("Reminder dispatcher started")
-        while True:
-            self._wake.clear()  # before reading: a change made while reading wakes the next wait
-            try:
-                delay = await self._dispatch_due()
-            except StorageError as exc:
-                log.warning("Reminder dispatcher cannot read the schedule, retrying: %s", exc)
-                delay = self._retry_delay
-            except Exception:
-                log.exception("Reminder dispatcher failed; retrying in %s s", self._retry_delay)
-                delay = self._retry_delay
-            if delay is not None:
-                await self._wait(delay)
+    async def round(self) -> float | None:
+        """Send what is due; the seconds to wait before looking again."""
+        return await self._dispatch_due()
 
     async def _dispatch_due(self) -> float | None:
         """Send what is due; the seconds to wait before looking again (``None``: look again now)."""
@@ -358,18 +322,3 @@ class ReminderDispatcher:
             return
         if not delivered:
             await self._service.pause_reminder(reminder.guild_id, reminder.user_id, DMS_CLOSED_REASON)
-
-    async def _wait(self, seconds: float) -> None:
-        """Sleep ``seconds``, or less if woken."""
-        if self._wake.is_set():  # woken while busy: look again at once
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        self._waiting = True
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._waiting = False
-            for task in (waiter, sleeper):
-                task.cancel()
-            await asyncio.gather(waiter, sleeper, return_exceptions=True)
