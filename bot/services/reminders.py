@@ -25,7 +25,10 @@ When a reminder comes due, one transaction *claims* it: it decides whether to se
 
 Claim-then-send means a reminder is sent at most once; if the process dies between the claim and
 the send, that one reminder is lost, never repeated. A ``send`` that reports closed DMs pauses the
-reminder with a reason that the member's next check-in reply shows once.
+reminder with a reason that the member's next check-in reply shows once. A ``send`` that fails
+otherwise (Discord unreachable after discord.py's own retries) gives the claim back: the reminder
+comes due again :data:`RETRY_AFTER_FAILURE` later and is sent then, unless the member checked in
+meanwhile or the day has passed.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from bot.timeutil import Clock, utc_now
 
 __all__ = [
     "DMS_CLOSED_REASON",
+    "RETRY_AFTER_FAILURE",
     "DueReminder",
     "ReminderDispatcher",
     "ReminderInfo",
@@ -72,6 +76,8 @@ DMS_CLOSED_REASON = (
     "closed for this server. Once they are open, set the reminder again with /checkin reminder."
 )
 """The pause reason the dispatcher stores when ``send`` reports that the member's DMs are closed."""
+RETRY_AFTER_FAILURE = timedelta(minutes=10)
+"""How long after a failed send the reminder is tried again (the same local day only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,8 @@ class DueReminder:
 
 
 SendReminder = Callable[[DueReminder], Awaitable[bool]]
-"""Sends one reminder DM; returns ``False`` if the member cannot be messaged (DMs closed)."""
+"""Sends one reminder DM; returns ``False`` if the member cannot be messaged (DMs closed), raises if
+it failed for a passing reason (then it is tried again later)."""
 
 
 def _next_after(now: datetime, minute_of_day: int, zone_name: str | None, last_day: int | None) -> datetime:
@@ -211,6 +218,14 @@ class ReminderService:
             self.notify_changed()
         return paused
 
+    async def retry_later(self, reminder: DueReminder, at: datetime) -> bool:
+        """Give back the claim of a reminder whose send failed: it comes due again at ``at``. ``False``
+        if the member changed or paused it meanwhile (then that stands)."""
+        day = epoch_day(reminder.day)
+        return await self._db.transaction(
+            lambda conn: repo.release_reminder(conn, reminder.guild_id, reminder.user_id, day, at)
+        )
+
     async def take_notice(self, guild_id: int, user_id: int) -> str | None:
         """The reason the reminder was paused, if the member has not been told yet (then they have)."""
         return await self._db.transaction(lambda conn: repo.take_reminder_notice(conn, guild_id, user_id))
@@ -318,7 +333,14 @@ class ReminderDispatcher(WakeableLoop):
         try:
             delivered = await self._send(reminder)
         except Exception:
-            log.exception("Sending the reminder of member %s in guild %s failed", reminder.user_id, reminder.guild_id)
+            retry_at = self._clock() + RETRY_AFTER_FAILURE
+            log.exception(
+                "Sending the reminder of member %s in guild %s failed; trying again at %s",
+                reminder.user_id,
+                reminder.guild_id,
+                retry_at,
+            )
+            await self._service.retry_later(reminder, retry_at)
             return
         if not delivered:
             await self._service.pause_reminder(reminder.guild_id, reminder.user_id, DMS_CLOSED_REASON)

@@ -325,6 +325,19 @@ def advance_reminder(
     )
 
 
+def release_reminder(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, handled_day: int, next_due_at: datetime
+) -> bool:
+    """Undo the claim of ``handled_day``'s reminder (its send failed): due again at ``next_due_at``.
+    ``False`` if the reminder changed since (paused, removed, or another day handled)."""
+    cursor = conn.execute(
+        "UPDATE checkin_reminders SET next_due_at = ?, last_day = ? "
+        "WHERE guild_id = ? AND user_id = ? AND last_day = ? AND next_due_at IS NOT NULL",
+        (to_timestamp(next_due_at), handled_day - 1, guild_id, user_id, handled_day),
+    )
+    return cursor.rowcount > 0
+
+
 def pause_reminder(conn: sqlite3.Connection, guild_id: int, user_id: int, reason: str, now: datetime) -> bool:
     """Pause the reminder with a reason to tell the member; ``True`` if there was one to pause."""
     cursor = conn.execute(
