@@ -92,8 +92,9 @@ class WakeableLoop:
             return
         waiter = asyncio.ensure_future(self._wake.wait())
         sleeper = asyncio.ensure_future(self._sleep(seconds))
-        self._waiting = True
         try:
+            await asyncio.sleep(0)  # let both start, so "idle" means really asleep
+            self._waiting = True
             await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._waiting = False
