@@ -31,6 +31,7 @@ from bot.checks import is_moderator
 from bot.client import SoberPeersBot
 from bot.db.repositories.audit import AuditEntry
 from bot.errors import UserError
+from bot.services.privacy import ERASE_SERVER_ACTION, ERASED_USER_ID
 from bot.services.safety import (
     AUDIT_PAGE_SIZE,
     CRISIS_RESOURCES_MAX_LENGTH,
@@ -95,7 +96,7 @@ def _name(text: str) -> str:
 
 
 def _user(user_id: int) -> str:
-    return f"<@{user_id}>"
+    return "an erased member" if user_id == ERASED_USER_ID else f"<@{user_id}>"
 
 
 def _users(user_ids: Sequence[int]) -> str:
@@ -321,6 +322,7 @@ ACTION_TEXT = {
     "buddy.approve": "approved a buddy pair",
     "buddy.reject": "rejected a buddy pair",
     "buddy.settings": "changed the buddy settings",
+    ERASE_SERVER_ACTION: "erased all of the server's SoberPeers data",
 }
 DETAIL_SHOWN = 80
 """The most characters of one value shown in the log (a crisis text is shortened)."""

@@ -60,6 +60,7 @@ from bot.timeutil import Clock, from_timestamp
 
 __all__ = [
     "DEPARTED_KEEP",
+    "ERASED_USER_ID",
     "ERASE_SERVER_ACTION",
     "EXPORT_FORMAT",
     "NOTE_RETENTION_SETTING",
