@@ -36,8 +36,10 @@ Discord whether the message is there (each message carries a reference: the memb
 ids, the footer of the buddy's note and of the moderators' notice). Found: recorded as sent.
 Not found: sent now (unless the member became active or opted out meanwhile). Cannot tell
 (Discord unreachable, history not readable): recorded as ``unknown`` and *not* sent — a lost
-message is preferred to a repeated one. A sweep that came due while the bot was down simply runs
-when it is back: due rows stay due.
+message is preferred to a repeated one. A step Discord refused for a passing reason (after
+discord.py's own retries) is recorded as ``failed`` and claimed again by the sweep
+:data:`RETRY_AFTER_FAILURE` later, for a day at most; then the failure stands and the ladder goes
+on. A sweep that came due while the bot was down simply runs when it is back: due rows stay due.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ __all__ = [
     "REASON_BUDDY",
     "REASON_CHECKIN",
     "REASON_SOBRIETY",
+    "RETRY_AFTER_FAILURE",
+    "RETRY_FAILED_FOR",
     "STEP_BUDDY",
     "STEP_MEMBER",
     "STEP_MODERATORS",
@@ -119,6 +123,10 @@ KEEP_STEPS = timedelta(days=180)
 """Steps of spells older than this are forgotten."""
 ROWS_PER_CLAIM = 1000
 """At most this many due members are looked at in one transaction (a few milliseconds of write lock)."""
+RETRY_AFTER_FAILURE = timedelta(minutes=15)
+"""A step Discord refused is carried out again by the sweep this much later (the sweep's interval)…"""
+RETRY_FAILED_FOR = timedelta(days=1)
+"""…for at most this long after its first attempt."""
 GUIDANCE_TOPIC = "why"
 """The guidance topic quoted in the member's DM: isolation, and the peers who fill the void."""
 
@@ -366,6 +374,29 @@ def _reasons(opt: str, facts: repo.Participation | None) -> tuple[str, ...]:
         if facts.sobriety:
             reasons.append(REASON_SOBRIETY)
     return tuple(reasons)
+
+
+def _retry_later(conn: sqlite3.Connection, action: NudgeAction, now: datetime) -> None:
+    """A step Discord refused: step the member's ladder back, so that a later sweep claims it again (a
+    failed step may be claimed again), unless its first attempt is a day old or the spell moved on. A
+    step the member asked for (the buddy's note) is not retried: they were told, and may press again."""
+    first = next(
+        (s for s in repo.spell_steps(conn, action.guild_id, action.user_id, action.spell) if s.step == action.step),
+        None,
+    )
+    if first is None or now - first.claimed_at >= RETRY_FAILED_FOR:
+        return
+    row = repo.get_member(conn, action.guild_id, action.user_id)
+    if row is not None and row.spell == action.spell and row.step == action.step:
+        repo.update_ladder(
+            conn,
+            action.guild_id,
+            action.user_id,
+            action.spell,
+            step=action.step - 1,
+            hurry=row.hurry,
+            next_check_at=now + RETRY_AFTER_FAILURE,
+        )
 
 
 def _facts(
@@ -757,6 +788,8 @@ class NudgeService:
                         conn, action.guild_id, action.user_id, action.spell, step=action.step, hurry=True,
                         next_check_at=now,
                     )  # fmt: skip
+            elif outcome == "failed" and not action.requested:
+                _retry_later(conn, action, now)
 
         await self.db.transaction(work)
 

@@ -435,13 +435,17 @@ def claim_step(
     requested: bool = False,
 ) -> bool:
     """Claim a step of a spell (``outcome`` 'pending': to be carried out now; any other: decided
-    already, e.g. 'no_buddy'). ``False`` if this step of this spell was claimed before."""
+    already, e.g. 'no_buddy'). ``False`` if this step of this spell was claimed before, unless Discord
+    refused that attempt ('failed'): such a step is claimed again (keeping its first ``claimed_at``)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
     stamp = to_timestamp(now)
     cursor = conn.execute(
         "INSERT INTO nudge_steps (guild_id, user_id, spell, step, target_id, requested, outcome, run_id, claimed_at, "
-        "done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        "done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, user_id, spell, step) DO UPDATE SET target_id = excluded.target_id, "
+        "requested = excluded.requested, outcome = excluded.outcome, run_id = excluded.run_id, "
+        "done_at = excluded.done_at WHERE nudge_steps.outcome = 'failed'",
         (
             guild_id,
             user_id,
