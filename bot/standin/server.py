@@ -299,6 +299,17 @@ class StandIn:
         self.gateway.dispatch("GUILD_CREATE", build)
         return guild
 
+    async def remove_guild(self, guild: Guild) -> None:
+        """The bot is removed from ``guild`` (kicked, or the server deleted): GUILD_DELETE without
+        ``unavailable``, as Discord sends it; the guild and its channels are gone afterwards."""
+        if self.guilds.pop(guild.id, None) is None:
+            raise ValueError(f"the bot is not in {guild.name}")
+        for channel_id in [cid for cid, ch in self.channels.items() if getattr(ch, "guild", None) is guild]:
+            del self.channels[channel_id]
+        self.gateway.dispatch_all("GUILD_DELETE", {"id": str(guild.id)}, Intent.GUILDS)
+        self.notify()
+        await self.sync()
+
     def register_channel(self, channel: Channel) -> None:
         """Index a channel by id."""
         self.channels[channel.id] = channel

@@ -319,8 +319,8 @@ async def _equals(value: Awaitable[int], expected: int) -> bool:
 
 
 async def test_a_server_that_removed_the_bot_is_erased_after_30_days(scene: Scene) -> None:
-    """The bot is removed from Harbor House (discord.py's handling of GUILD_DELETE, which the stand-in
-    cannot send): 30 days later all of Harbor House's data is erased; Serenity House keeps its own."""
+    """The bot is removed from Harbor House (GUILD_DELETE): 30 days later all of Harbor House's data
+    is erased; Serenity House keeps its own."""
     cog = await started(scene)
     harbor = scene.standin.add_guild("Harbor House")
     harbor.add_text_channel("general")
@@ -328,10 +328,8 @@ async def test_a_server_that_removed_the_bot_is_erased_after_30_days(scene: Scen
     await scene.standin.sync()
     await check_in(scene, alice, "harbor note")
     await check_in(scene, scene.alice, "serenity note")
-    gone = scene.bot.get_guild(harbor.id)
-    assert gone is not None
-    scene.bot._connection._remove_guild(gone)
-    scene.bot.dispatch("guild_remove", gone)
+    await scene.standin.remove_guild(harbor)
+    assert scene.bot.get_guild(harbor.id) is None
     left = "SELECT count(*) FROM guilds WHERE guild_id = ? AND left_at IS NOT NULL"
     await eventually(lambda: _equals(stored(scene, left, harbor.id), 1))
     scene.clock.advance(days=29)
