@@ -57,6 +57,10 @@ class Request:
     """The interaction token, for interaction responses and follow-ups."""
 
 
+_BOT_AUTHOR = payloads.user(BOT_USER_ID, bot=True)
+_TIMESTAMP = NOW.isoformat()
+
+
 class Recorder:
     """Records what the bot sends and answers like Discord (ids from a snowflake counter)."""
 
@@ -64,6 +68,9 @@ class Recorder:
         self.requests: list[Request] = []
         self.by_token: dict[str, list[Request]] = {}
         self.unexpected: list[str] = []
+        self.discord_time: list[tuple[float, float]] = []
+        """(end, seconds) of the work done here in Discord's place (reading the request, building its
+        answer), which the latencies leave out with the network."""
         self._ids = payloads.Snowflakes()
         self._dm_channels: dict[int, int] = {}
 
@@ -71,6 +78,11 @@ class Recorder:
         """Forget what was recorded."""
         self.requests.clear()
         self.by_token.clear()
+        self.discord_time.clear()
+
+    def discord_seconds(self, start: float, end: float) -> float:
+        """Seconds spent in Discord's place between ``start`` and ``end``."""
+        return sum(s for finished, s in self.discord_time if start <= finished - s and finished <= end)
 
     def _record(self, request: Request) -> None:
         self.requests.append(request)
@@ -78,14 +90,15 @@ class Recorder:
             self.by_token.setdefault(request.token, []).append(request)
 
     def _message(self, channel_id: int, body: JSON | None, files: Sequence[tuple[str, int]], *, flags: int = 0) -> JSON:
+        """The message Discord answers with (what discord.py then parses)."""
         body = body or {}
         message_id = self._ids.next()
         return {
             "id": str(message_id),
             "channel_id": str(channel_id),
-            "author": payloads.user(BOT_USER_ID, bot=True),
+            "author": _BOT_AUTHOR,
             "content": body.get("content") or "",
-            "timestamp": NOW.isoformat(),
+            "timestamp": _TIMESTAMP,
             "edited_timestamp": None,
             "tts": False,
             "mention_everyone": False,
@@ -127,23 +140,33 @@ class Recorder:
         params: JSON | None = None,
     ) -> Any:
         """``AsyncWebhookAdapter.request`` without the network: what it does before sending
-        (serialise the JSON body or build the multipart form), then Discord's answer."""
-        body: JSON | None = payload
-        sent: list[tuple[str, int]] = []
+        (serialise the JSON body or build the multipart form), then Discord's answer (timed apart,
+        see :attr:`discord_time`)."""
         if payload is not None:
             discord.utils._to_json(payload)
         if multipart:
             form = aiohttp.FormData(quote_fields=False)
             for part in multipart:
                 form.add_field(**part)
-                if part.get("name") == "payload_json":
-                    body = discord.utils._from_json(part["value"])
         for file in files or ():
             file.reset(seek=0)
-            sent.append((file.filename or "file", len(file.fp.read())))
+        start = time.perf_counter()
+        try:
+            return self._answer(route, payload, multipart, files)
+        finally:
+            end = time.perf_counter()
+            self.discord_time.append((end, end - start))
+
+    def _answer(
+        self, route: Any, payload: JSON | None, multipart: list[JSON] | None, files: Sequence[discord.File] | None
+    ) -> Any:
+        body = payload
+        for part in multipart or ():
+            if part.get("name") == "payload_json":
+                body = discord.utils._from_json(part["value"])
+        sent = [(file.filename or "file", len(file.fp.read())) for file in files or ()]
         path: str = route.path
-        token = route.webhook_token
-        self._record(Request(route.method, path, body, sent, token))
+        self._record(Request(route.method, path, body, sent, route.webhook_token))
         answer = body or {}
         if path.endswith("/callback"):
             kind = int(answer.get("type", 0))
@@ -260,7 +283,8 @@ class Harness:
     async def run_command(self, frame: str, token: str, timeout: float = 10.0) -> float:  # noqa: ASYNC109
         """Feed one command and wait for its handler to finish; its latency in seconds."""
         start, waiter = self.arrive(frame, token)
-        return await self.finished(token, waiter, timeout) - start
+        end = await self.finished(token, waiter, timeout)
+        return end - start - self.recorder.discord_seconds(start, end)
 
     async def finished(self, token: str, waiter: asyncio.Future[float], timeout: float = 10.0) -> float:  # noqa: ASYNC109
         """The completion time of a command, or :class:`BenchError` with what it answered."""

@@ -10,6 +10,10 @@ for ``/buddy status``), a different one each time.
 * under load: the same while MESSAGE_CREATE frames flow in at 5,000 a second;
 * burst: 50 of the same command arriving at once (each one's latency from their common arrival).
 
+The few microseconds the recorder spends in Discord's place (reading a request, building Discord's
+answer) are left out of the latencies, like the network; building and serialising the request,
+and parsing Discord's answer, are discord.py's work and count.
+
 ``/checkin history`` is measured here for its numbers: the chart (its own case) is replaced by a
 PNG rendered beforehand, still drawn on a worker thread as the cog does. ``/checkin history``
 with the real chart is the chart case.
@@ -173,8 +177,9 @@ async def burst(harness: Harness, command: Command, uids: list[int], rng: random
     for token, _ in arrived:
         if not command.answered(harness.responses(token)):
             raise BenchError(f"/{command.label} answered wrongly in a burst")
+    latencies = [end - start - harness.recorder.discord_seconds(start, end) for end in done]
     harness.recorder.clear()
-    return [end - start for end in done]
+    return latencies
 
 
 def _metrics(command: Command) -> dict[str, Metric]:
