@@ -30,7 +30,13 @@ class Meta(commands.Cog):
         embed.add_field(
             name="Your privacy",
             value="Your check-ins are visible to you alone unless you choose to share them. "
-            "The bot never reads the content of messages.",
+            "The bot never reads the content of messages. `/privacy info` says what is kept and for how "
+            "long, `/privacy export` gives you all of it, `/privacy delete` erases it.",
+            inline=False,
+        )
+        embed.add_field(
+            name="If you are struggling",
+            value="`/sos` shows crisis resources at once and can let your buddy or the moderators know.",
             inline=False,
         )
         embed.set_footer(text=f"SoberPeers {self.bot.version}")

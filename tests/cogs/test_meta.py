@@ -20,6 +20,9 @@ async def test_about_answers_privately_with_version(scene: Scene) -> None:
     assert embed["title"] == "About SoberPeers"
     assert "peer" in embed["description"].lower()
     assert scene.bot.version in embed["footer"]["text"]
+    text = " ".join(field["value"] for field in embed["fields"])
+    for command in ("/privacy info", "/privacy export", "/privacy delete", "/sos"):
+        assert command in text
 
 
 async def test_about_works_in_dms(scene: Scene) -> None:
