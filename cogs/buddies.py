@@ -507,6 +507,7 @@ class EffectRunner:
                     outcome = await _dm(who, embeds=batch)
             outcomes[who.id] = outcome
         closed = tuple(uid for uid, outcome in outcomes.items() if outcome == "closed")
+        failed = tuple(uid for uid, outcome in outcomes.items() if outcome == "failed")
         notes = []
         if problem is not None:
             notes.append(
@@ -518,6 +519,14 @@ class EffectRunner:
             notes.append(
                 f"I couldn't introduce {_user(pair.member_id)} and their new buddy {_user(pair.buddy_id)} by direct "
                 f"message: {who_text} {'has' if len(closed) == 1 else 'have'} DMs closed. Please help them connect."
+            )
+        if failed and len(failed) < len(outcomes):
+            # The other one was told: introducing both again would write to them twice.
+            who_text = " and ".join(_user(uid) for uid in failed)
+            notes.append(
+                f"I couldn't reach {who_text} by direct message just now (Discord refused it), so they may not "
+                f"know about their buddy pairing of {_user(pair.member_id)} with {_user(pair.buddy_id)}. "
+                "Please make sure they know."
             )
         if notes:
             await self.notify_moderators(guild, effect.moderator_channel_id, "\n".join(notes))
