@@ -38,6 +38,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
         "nproc": os.cpu_count(),
         "cpu": model,
         "python": platform.python_version(),
@@ -88,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     config = Config(quick=args.quick, data_dir=args.data_dir, repeat=args.repeat)
+    before = machine()
     started = time.perf_counter()
     results, failures = asyncio.run(run_suite(config, args.case))
     duration = time.perf_counter() - started
@@ -97,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     missed = [r.name for r in results if r.met is False]
     print(
         f"\n{len(results)} results, {len(missed)} targets missed, {len(failures)} cases failed, "
-        f"{duration:.1f} s ({'quick' if config.quick else 'full'} run)"
+        f"{duration:.1f} s ({'quick' if config.quick else 'full'} run); "
+        f"{before['nproc']} cores, {before['cpu']}, Python {before['python']}, load average {before['loadavg'][0]} "
+        f"at the start, {os.getloadavg()[0]:.2f} at the end"
     )
     for failure in failures:
         print(f"FAILED {failure}")
@@ -107,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mode": "quick" if config.quick else "full",
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "duration_s": round(duration, 2),
-            "machine": machine(),
+            "machine": before,
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
             "results": [r.as_json() for r in results],
             "notes": list(NOTES),
             "failures": failures,
