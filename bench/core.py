@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import random
 import statistics
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,23 +180,6 @@ class Case:
     name: str
     summary: str
     run: CaseRun
-
-
-class Stopwatch:
-    """``with Stopwatch() as watch: …`` then ``watch.seconds``."""
-
-    __slots__ = ("_start", "seconds")
-
-    def __init__(self) -> None:
-        self._start = 0.0
-        self.seconds = 0.0
-
-    def __enter__(self) -> Stopwatch:
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self._start
 
 
 def size_label(members: int) -> str:

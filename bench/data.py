@@ -27,7 +27,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bench.core import seeded
@@ -586,13 +586,3 @@ def fresh_copy(source: Path, folder: Path, name: str = "run.sqlite3") -> Path:
         Path(str(target) + suffix).unlink(missing_ok=True)
     shutil.copyfile(source, target)
     return target
-
-
-def joined(uid_seconds: int) -> datetime:
-    """A stored join time as an aware datetime."""
-    return datetime.fromtimestamp(uid_seconds, UTC)
-
-
-def days_ago(days: int) -> datetime:
-    """:data:`NOW` minus ``days``."""
-    return NOW - timedelta(days=days)
