@@ -396,6 +396,30 @@ async def _dm(user: discord.abc.Messageable, **kwargs: Any) -> DmOutcome:
     return "sent"
 
 
+def _thread_opened_before(channel: discord.TextChannel, name: str) -> discord.Thread | None:
+    """A private thread the bot opened in ``channel`` under ``name`` that is still open: an introduction
+    interrupted (a crash, a restart) after the thread was made and before it was recorded."""
+    me = channel.guild.me
+    for thread in channel.threads:
+        if (
+            thread.name == name
+            and thread.owner_id == me.id
+            and thread.type is discord.ChannelType.private_thread
+            and not thread.archived
+        ):
+            return thread
+    return None
+
+
+async def _has_posted(thread: discord.Thread) -> bool:
+    """Whether the bot already posted in ``thread`` (its welcome)."""
+    me = thread.guild.me
+    async for message in thread.history(limit=10, oldest_first=True):
+        if message.author.id == me.id:
+            return True
+    return False
+
+
 class EffectRunner:
     """Carries out the service's effects, one by one, in order; a failing one is logged and the rest
     still run. An introduction in progress or just made in this process is never made twice."""
@@ -551,14 +575,21 @@ class EffectRunner:
         if not isinstance(channel, discord.TextChannel):
             return None, "the introductions channel no longer exists"
         name = f"Buddies: {member.display_name} & {buddy.display_name}"[:100]
+        thread = _thread_opened_before(channel, name)
+        welcomed = False
         try:
-            thread = await channel.create_thread(
-                name=name,
-                type=discord.ChannelType.private_thread,
-                invitable=False,
-                auto_archive_duration=THREAD_ARCHIVE_MINUTES,
-                reason="Buddy introduction",
-            )
+            if thread is None:
+                thread = await channel.create_thread(
+                    name=name,
+                    type=discord.ChannelType.private_thread,
+                    invitable=False,
+                    auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+                    reason="Buddy introduction",
+                )
+            else:
+                # The bot stopped after opening it, before recording the introduction: carry on there.
+                log.info("Guild %s: pair %s: resuming the introduction in thread %s", guild.id, pair.pair_id, thread.id)
+                welcomed = await _has_posted(thread)
         except discord.Forbidden:
             return None, f"I'm not allowed to open private threads in <#{channel.id}>"
         except discord.NotFound:
@@ -570,13 +601,14 @@ class EffectRunner:
             await thread.add_user(member)
             await thread.add_user(buddy)
             batches = _embed_batches(embeds)
-            await thread.send(
-                welcome_text(pair, guild.name),
-                embeds=batches[0],
-                allowed_mentions=discord.AllowedMentions(users=[member, buddy]),
-            )
-            for batch in batches[1:]:
-                await thread.send(embeds=batch)
+            if not welcomed:
+                await thread.send(
+                    welcome_text(pair, guild.name),
+                    embeds=batches[0],
+                    allowed_mentions=discord.AllowedMentions(users=[member, buddy]),
+                )
+                for batch in batches[1:]:
+                    await thread.send(embeds=batch)
         except discord.HTTPException as exc:
             log.warning("Could not set up intro thread %s in guild %s: %s", thread.id, guild.id, exc)
             with contextlib.suppress(discord.HTTPException):
