@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 import discord.http
 import pytest
@@ -29,6 +32,8 @@ UNEXPECTED = "Something went wrong on my side"
 _LOCKER = """
 import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+print("ready", flush=True)
+sys.stdin.readline()
 conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 sys.stdin.readline()
@@ -55,9 +60,40 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discord.http, "asyncio", SimpleNamespace(**{**vars(asyncio), "sleep": quick_sleep}))
 
 
+class LockHolder:
+    """Another process, started beforehand, that takes the database's write lock when told to."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.held = False
+
+    async def _say(self, expected: bytes | None) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"\n")
+        with contextlib.suppress(ConnectionError):
+            await self.process.stdin.drain()
+        if expected is not None:
+            line = await asyncio.wait_for(self.process.stdout.readline(), timeout=30)
+            assert line.strip() == expected, line
+
+    async def take(self) -> None:
+        """Take the write lock now (waiting, like any writer, for one in progress to finish)."""
+        await self._say(b"locked")
+        self.held = True
+
+    async def release(self) -> None:
+        """Let go of the lock, and end the process."""
+        if self.process.returncode is None:
+            await self._say(None)
+            if not self.held:
+                await self._say(None)
+            await asyncio.wait_for(self.process.wait(), timeout=10)
+        self.held = False
+
+
 @contextlib.asynccontextmanager
-async def write_lock(db_path: Path) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-    """Another process holds the database's write lock until the yielded ``release()`` (or the end)."""
+async def lock_holder(db_path: Path) -> AsyncIterator[LockHolder]:
+    """A :class:`LockHolder` ready to lock ``db_path`` at once; released at the end."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -66,22 +102,22 @@ async def write_lock(db_path: Path) -> AsyncIterator[Callable[[], Awaitable[None
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
-    assert process.stdin is not None and process.stdout is not None
-    stdin = process.stdin
+    assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-    assert line.strip() == b"locked", line
-
-    async def release() -> None:
-        if process.returncode is None:
-            stdin.write(b"\n")
-            with contextlib.suppress(ConnectionError):
-                await stdin.drain()
-            await asyncio.wait_for(process.wait(), timeout=10)
-
+    assert line.strip() == b"ready", line
+    holder = LockHolder(process)
     try:
-        yield release
+        yield holder
     finally:
-        await release()
+        await holder.release()
+
+
+@contextlib.asynccontextmanager
+async def write_lock(db_path: Path) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Another process holds the database's write lock until the yielded ``release()`` (or the end)."""
+    async with lock_holder(db_path) as holder:
+        await holder.take()
+        yield holder.release
 
 
 def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -191,3 +227,71 @@ def dm_texts(user: Member | User) -> list[str]:
         parts = [message.content] + [f"{e.get('title', '')} {e.get('description', '')}" for e in message.embeds]
         out.append(" ".join(parts))
     return out
+
+
+# --------------------------------------------------------------------------- the bot as a real process
+
+
+@dataclass
+class BotProcess:
+    """``python -m bot run`` against the stand-in; its log goes to a file (a pipe nobody reads could
+    fill up and stall it)."""
+
+    process: asyncio.subprocess.Process
+    log: Path
+
+    def text(self) -> str:
+        """What it logged so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    async def wait_logged(self, line: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a helper
+        """Wait until ``line`` appears in the log (or fail with the log if the process ended)."""
+        async with asyncio.timeout(timeout):
+            while line not in self.text():
+                assert self.process.returncode is None, self.text()
+                await asyncio.sleep(0.05)
+
+    async def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+    async def stop(self, signum: int = signal.SIGTERM, timeout: float = 10.0) -> int:  # noqa: ASYNC109
+        """Send ``signum`` and wait for the exit status (killing it if it does not stop in time)."""
+        self.process.send_signal(signum)
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout)
+        finally:
+            await self.kill()
+
+
+def _open_log(path: Path) -> BinaryIO:
+    return path.open("wb")
+
+
+async def start_bot(standin: StandIn, folder: Path, db_path: Path, name: str = "bot") -> BotProcess:
+    """Start the real bot as a process on ``db_path``, connected to the stand-in; return once it is ready
+    (on_ready logged) and its commands are synced."""
+    log = folder / f"{name}.log"
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(folder),
+        "DISCORD_TOKEN": standin.token,
+        "DISCORD_API_BASE": standin.api_base,
+        "DISCORD_GATEWAY_URL": standin.gateway_url,
+        "DATABASE_PATH": str(db_path),
+        "LOG_LEVEL": "INFO",
+    }
+    with _open_log(log) as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", cwd=folder, env=environ, stdout=sink, stderr=sink
+        )
+    bot = BotProcess(process, log)
+    try:
+        await bot.wait_logged("Ready as")
+        await standin.sync(timeout=10)
+    except BaseException:
+        await bot.kill()
+        raise
+    return bot
