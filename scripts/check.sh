@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything into a virtual environment and run every check: ruff, mypy --strict, pytest.
+# Install everything into a virtual environment and run every check: ruff, mypy --strict, pytest,
+# and a quick smoke run of the benchmarks.
 # Usage: bash scripts/check.sh [pytest arguments…]   (VENV=path chooses the environment; default .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,5 @@ echo "== mypy --strict"
 "$VENV/bin/mypy" --strict
 echo "== pytest"
 "$VENV/bin/pytest" "$@"
+echo "== benchmarks (quick smoke run: fails only on errors, never on timing)"
+"$VENV/bin/python" -m bench --quick
