@@ -29,6 +29,12 @@ async def test_pragmas_are_set(db: Database) -> None:
     assert sync == 1  # NORMAL
 
 
+async def test_page_cache_is_64_mib(db: Database) -> None:
+    """The page cache is 64 MiB (negative cache_size: KiB), not SQLite's default 2 MiB."""
+    size = await db.run_outside_transaction(lambda c: c.execute("PRAGMA cache_size").fetchone()[0])
+    assert size == -65536
+
+
 async def test_transaction_returns_result_and_commits(db: Database, tmp_path: Path) -> None:
     """A unit of work's result is returned and its writes are visible to another connection."""
     await db.transaction(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
