@@ -34,6 +34,7 @@ from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 from bench import payloads
 from bench.core import BenchError, note
 from bench.data import BOT_USER_ID, GUILD_ID, NOW, Plan
+from bot.cli import tune_interpreter
 from bot.client import SoberPeersBot
 from bot.db.connection import Database
 from bot.settings import Settings
@@ -370,6 +371,7 @@ async def offline_bot(
     """The real bot on ``db_path`` with its cogs loaded and the server in its cache (its first
     ``cached_members`` members; all by default), offline."""
     quiet_logging()
+    tune_interpreter()  # as ``python -m bot run`` does before it starts the bot
     db = await Database.open(db_path)
     recorder = Recorder()
     context: Token[AsyncWebhookAdapter] = async_context.set(RecordingAdapter(recorder))

@@ -181,3 +181,17 @@ def test_keygen_prints_a_usable_key(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
     assert "at rest: on" in check.stdout
     assert key not in check.stdout + check.stderr
+
+
+def test_tune_interpreter_shortens_the_gil_switch_interval() -> None:
+    """The bot's run sets a 1 ms GIL switch interval, so the event loop gets the GIL back sooner
+    from the database thread."""
+    from bot import cli
+
+    before = sys.getswitchinterval()
+    try:
+        cli.tune_interpreter()
+        assert sys.getswitchinterval() == pytest.approx(cli.SWITCH_INTERVAL_S)
+        assert before > cli.SWITCH_INTERVAL_S
+    finally:
+        sys.setswitchinterval(before)
