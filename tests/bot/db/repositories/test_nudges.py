@@ -283,6 +283,38 @@ async def test_participation_of_a_batch_in_one_statement(db: Database) -> None:
     assert "SCAN" not in plan.replace("SCAN json_each", ""), plan
 
 
+async def test_participation_is_one_statement_per_server(db: Database) -> None:
+    """Many members of one server: one statement; members of two servers: one each, and every
+    member gets an answer, the same as asked one at a time."""
+    from bot.db.repositories import buddies
+
+    def work(conn: sqlite3.Connection) -> tuple[list[str], list[str], dict[tuple[int, int], repo.Participation]]:
+        _guilds(conn)
+        buddies.insert_pair(conn, G2, U2, U3, 77, status="active", now=NOW)
+        since = NOW - timedelta(days=30)
+        keys = [(G1, U1), (G1, U2), (G1, U3)]
+        mixed = [*keys, (G2, U2), (G2, U3)]
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        try:
+            repo.participation(conn, keys, since)
+            one = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+            statements.clear()
+            found = repo.participation(conn, mixed, since)
+            two = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        finally:
+            conn.set_trace_callback(None)
+        singles = {key: repo.participation(conn, [key], since)[key] for key in mixed}
+        assert found == singles
+        return one, two, found
+
+    one, two, found = await db.transaction(work)
+    assert len(one) == 1
+    assert len(two) == 2
+    assert found[(G2, U2)].buddy and found[(G2, U3)].buddy
+    assert not found[(G1, U2)].buddy
+
+
 async def test_schedule_many_sets_checks_and_the_flag_only_when_given(db: Database) -> None:
     """Next checks for many members at once; the participant flag changes only where given."""
 
