@@ -1,6 +1,9 @@
-"""``/settings``: the server's settings, for moderators only."""
+"""``/settings``: the server's settings, for moderators only; and settings pointing at a channel or role
+that was deleted (now, or while the bot was away) are cleared and the moderators told, once."""
 
 from __future__ import annotations
+
+import logging
 
 import discord
 from discord import app_commands
@@ -13,8 +16,18 @@ from cogs.nudges import configure_nudges, show_quiet_members
 from cogs.privacy import confirm_server_erase
 from cogs.safety import open_crisis_resources_modal, show_audit_log
 
+log = logging.getLogger(__name__)
+
 TEXT_SHOWN = 100
 """The most characters of a text setting (the crisis resources) shown in ``/settings show``."""
+CHOOSE_AGAIN = {
+    "moderator_channel": "/settings moderator-channel",
+    "moderator_role": "/settings moderator-role",
+    "checkin_channel": "/settings checkin-channel",
+    "celebrations_channel": "/settings celebrations-channel",
+    "intro_channel": "/buddyadmin settings intro_channel",
+}
+"""The command that sets each channel or role setting again."""
 
 
 def render_value(kind: Kind, value: SettingValue) -> str:
@@ -54,6 +67,78 @@ class Settings(commands.GroupCog, group_name="settings", group_description="The 
     def __init__(self, bot: SoberPeersBot) -> None:
         super().__init__()
         self.bot = bot
+
+    # ----------------------------------------------------------------------- channels and roles that vanish
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A deleted channel that a setting points to: clear the setting, tell the moderators."""
+        await self.forget_deleted(channel.guild, {channel.id: f"The channel #{channel.name}"})
+
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        """A deleted role that a setting points to: clear the setting, tell the moderators."""
+        await self.forget_deleted(role.guild, {role.id: f"The role @{role.name}"})
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Each new gateway session: settings pointing at what was deleted while the bot was away."""
+        for guild in list(self.bot.guilds):
+            if guild.unavailable:
+                continue
+            config = await self.bot.server_settings.get(guild.id)
+            gone: dict[int, str] = {}
+            for key, definition in SETTINGS.items():
+                target = config.snowflake(key) if definition.kind in (Kind.CHANNEL, Kind.ROLE) else None
+                if target is None:
+                    continue
+                if definition.kind is Kind.CHANNEL and guild.get_channel_or_thread(target) is None:
+                    gone[target] = f"The channel <#{target}>"
+                elif definition.kind is Kind.ROLE and guild.get_role(target) is None:
+                    gone[target] = f"The role <@&{target}>"
+            if gone:
+                await self.forget_deleted(guild, gone)
+
+    async def forget_deleted(self, guild: discord.Guild, gone: dict[int, str]) -> None:
+        """Clear the settings pointing at ``gone`` (id → how to name it), recorded in the audit log as the
+        bot's change; then tell the moderators once (the owner, if their channel is what went)."""
+        config = await self.bot.server_settings.get(guild.id)
+        lines = []
+        for key, definition in SETTINGS.items():
+            target = config.snowflake(key) if definition.kind in (Kind.CHANNEL, Kind.ROLE) else None
+            if target is None or target not in gone:
+                continue
+            await self.bot.server_settings.set(guild.id, key, None, None)
+            log.info("Guild %s: %s %s was deleted; the setting is cleared", guild.id, key, target)
+            again = CHOOSE_AGAIN.get(key, "/settings")
+            lines.append(
+                f"⚠️ {gone[target]} was deleted. It was this server's **{definition.label}**, so that setting is "
+                f"now cleared. Choose another with `{again}`."
+            )
+        if lines:
+            await self._tell_moderators(guild, "\n".join(lines))
+
+    async def _tell_moderators(self, guild: discord.Guild, text: str) -> None:
+        config = await self.bot.server_settings.get(guild.id)
+        channel_id = config.snowflake("moderator_channel")
+        channel = guild.get_channel_or_thread(channel_id) if channel_id is not None else None
+        try:
+            if isinstance(channel, discord.TextChannel | discord.Thread):
+                await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+                return
+            if guild.owner_id is None:
+                log.warning("Guild %s has no moderators' channel and no known owner to tell: %s", guild.id, text)
+                return
+            owner = guild.owner or self.bot.get_user(guild.owner_id) or await self.bot.fetch_user(guild.owner_id)
+            await owner.send(
+                f"{text}\n-# About your server **{discord.utils.escape_markdown(guild.name)}**: it has no "
+                "moderators' channel, so I'm telling you, its owner.",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            log.warning("Could not tell the moderators of guild %s about a deleted setting: %s", guild.id, exc)
+
+    # ----------------------------------------------------------------------- checks
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Moderators only, checked at run time (Discord's permission overrides may be loosened)."""
