@@ -39,6 +39,7 @@ from bot.client import SoberPeersBot
 from bot.errors import UserError
 from bot.services.buddies import (
     MAX_BUDDIES_RANGE,
+    Actor,
     ArchiveThread,
     BuddyLink,
     BuddyService,
@@ -872,6 +873,10 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
 
     async def reconcile(self, guild: discord.Guild) -> None:
         """Tell the service every member's roles (changes made while the bot was away), then match."""
+        view = await self.service.settings_view(guild.id, self._as_bot())
+        gone = [role_id for role_id in view.groups if guild.get_role(role_id) is None]
+        if gone:
+            await self.drop_deleted_groups(guild, dict.fromkeys(gone, "A matching group's role"))
         for member in list(guild.members):
             if member.bot:
                 continue
@@ -954,6 +959,33 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
             return
         result = await self.service.member_updated(after.guild.id, member_facts(after))
         await self.effects.run(after.guild.id, result.effects)
+
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        """A matching group's role was deleted: it stops being a group (its pairs end, kindly)."""
+        await self.drop_deleted_groups(role.guild, {role.id: f"The role @{role.name}"})
+
+    def _as_bot(self) -> Actor:
+        """The bot itself, acting on what moderators did in Discord."""
+        return Actor(self.bot.user.id if self.bot.user is not None else 0, is_moderator=True)
+
+    async def drop_deleted_groups(self, guild: discord.Guild, gone: dict[int, str]) -> None:
+        """Remove the groups whose role is gone (id → how to name it), and tell the moderators once each."""
+        for role_id, what in gone.items():
+            result = await self.service.remove_group(guild.id, self._as_bot(), role_id)
+            if not result.changed:
+                continue
+            # One notice, naming the role: the service's own summary would mention a role that is gone.
+            await self.effects.run(guild.id, [e for e in result.effects if not isinstance(e, NotifyModerators)])
+            text = f"⚠️ {what} was deleted, so it is no longer a matching group."
+            if result.ended:
+                text += (
+                    f" {len(result.ended)} buddy pairing(s) in it ended; each member was told privately, and those "
+                    "who were being supported are back in the queue."
+                )
+            text += " `/buddyadmin group-add` makes another role a group."
+            config = await self.bot.server_settings.get(guild.id)
+            await self.effects.notify_moderators(guild, config.snowflake("moderator_channel"), text)
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
