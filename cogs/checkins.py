@@ -545,9 +545,8 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         notices = []
         if history.timezone_notice:
             notices.append(timezone_notice(history.last_day))
-        paused = await self.reminders.take_notice(interaction.guild_id, interaction.user.id)
-        if paused:
-            notices.append(f"⏸️ {paused}")
+        if history.reminder_notice:
+            notices.append(f"⏸️ {history.reminder_notice}")
         if history.empty:
             lines = [
                 f"You have no check-ins in the last {days} days, so there's no chart yet. "

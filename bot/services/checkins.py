@@ -160,6 +160,8 @@ class History:
     """Over the check-ins that told a craving."""
     timezone: str
     timezone_notice: bool
+    reminder_notice: str | None = None
+    """Why the member's reminder was paused, if they had not been told (now they have)."""
 
     @property
     def first_day(self) -> date:
@@ -394,7 +396,8 @@ class CheckinService:
             return self._guidance.passages[0] if self._guidance.passages else None
 
     async def history(self, guild_id: int, user_id: int, days: int = HISTORY_DAYS_DEFAULT) -> History:
-        """The member's last ``days`` local days (7–90, today included), gaps and all, with the numbers."""
+        """The member's last ``days`` local days (7–90, today included), gaps and all, with the numbers
+        (and a paused reminder's notice, taken in the same transaction)."""
         if isinstance(days, bool) or not isinstance(days, int) or not HISTORY_DAYS_MIN <= days <= HISTORY_DAYS_MAX:
             raise UserError(f"Please choose a history of {HISTORY_DAYS_MIN} to {HISTORY_DAYS_MAX} days.")
         now = self._clock()
@@ -419,6 +422,7 @@ class CheckinService:
                 average_craving=sum(cravings) / len(cravings) if cravings else None,
                 timezone=here.timezone,
                 timezone_notice=here.notice,
+                reminder_notice=repo.take_reminder_notice(conn, guild_id, user_id),
             )
 
         return await self._db.transaction(work)

@@ -346,6 +346,19 @@ async def test_closed_dms_pause_the_reminder_and_the_next_checkin_says_why(scene
     assert "paused" not in later.content
 
 
+async def test_closed_dms_paused_reminder_is_told_once_by_the_history_too(scene: Scene) -> None:
+    """Dan's paused reminder: /checkin history tells him why (once), as a check-in would."""
+    await scene.standin.invoke(scene.dan, "checkin reminder", {"time": "16:00"})
+    await fire_reminders(scene, hours=1, minutes=1)
+    info = await cog_of(scene).reminders.get_reminder(scene.guild.id, scene.dan.id)
+    assert info is not None and info.paused_reason == DMS_CLOSED_REASON
+
+    first = await scene.standin.invoke(scene.dan, "checkin history")
+    assert "reminder is paused" in first.content
+    again = await scene.standin.invoke(scene.dan, "checkin history")
+    assert "paused" not in again.content
+
+
 async def test_a_member_who_left_gets_no_reminder_and_old_buttons_refuse_politely(scene: Scene) -> None:
     """Leaving pauses the reminder; a mood button of an older DM answers that they left; nothing is recorded."""
     await scene.standin.invoke(scene.carl, "checkin reminder", {"time": "16:00"})

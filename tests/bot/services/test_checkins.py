@@ -234,6 +234,20 @@ async def test_result_carries_sober_days_share_channel_and_reminder_notice(
     assert (await service.record_checkin(G1, U1, 3, 2, True)).reminder_notice is None
 
 
+async def test_history_carries_a_paused_reminder_notice_once(
+    service: CheckinService, db: Database, clock: FakeClock
+) -> None:
+    """The history tells a paused reminder's reason once, in its own transaction (no second one)."""
+    await service.record_checkin(G1, U1, 3, 2, True)
+    assert (await service.history(G1, U1, 7)).reminder_notice is None
+    reminders = ReminderService(db, clock)
+    await reminders.set_reminder(G1, U1, "20:00")
+    await reminders.pause_reminder(G1, U1, "DMs are closed")
+    assert (await service.history(G1, U1, 7)).reminder_notice == "DMs are closed"
+    assert (await service.history(G1, U1, 7)).reminder_notice is None
+    assert await reminders.take_notice(G1, U1) is None
+
+
 # --------------------------------------------------------------------------- validation
 
 
