@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.db.connection import Database
 from bot.db.repositories.guilds import set_setting
@@ -57,6 +59,26 @@ async def _count(db: Database) -> int:
 def test_compute_streaks(days: list[int], today: int, expected: Streaks) -> None:
     """Current streak ends today or yesterday; the longest is the longest run ever."""
     assert compute_streaks(days, today) == expected
+
+
+def _reference_streaks(days: list[int], today: int) -> Streaks:
+    """The plain definition: split the days into runs of consecutive days."""
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    longest = max((len(run) for run in runs), default=0)
+    current = len(runs[-1]) if runs and runs[-1][-1] >= today - 1 else 0
+    return Streaks(current=current, longest=longest)
+
+
+@given(st.sets(st.integers(min_value=0, max_value=120), max_size=80), st.integers(min_value=-2, max_value=125))
+def test_compute_streaks_matches_the_definition(days: set[int], today: int) -> None:
+    """Any set of days (runs, gaps, single days, days after "today"): the same as splitting into runs."""
+    ordered = sorted(days)
+    assert compute_streaks(ordered, today) == _reference_streaks(ordered, today)
 
 
 # --------------------------------------------------------------------------- recording
