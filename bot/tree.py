@@ -199,5 +199,5 @@ def guard_acknowledgement(interaction: discord.Interaction[Any]) -> None:
 async def _acknowledge(response: GuardedResponse) -> None:
     try:
         await response.acknowledge()
-    except discord.HTTPException as exc:
+    except Exception as exc:  # noqa: BLE001 - the guard runs on its own: it must never fail loudly
         log.warning("Could not defer a slow interaction: %s", exc)
