@@ -976,7 +976,9 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
             if not result.changed:
                 continue
             # One notice, naming the role: the service's own summary would mention a role that is gone.
-            await self.effects.run(guild.id, [e for e in result.effects if not isinstance(e, NotifyModerators)])
+            summary = f"<@&{role_id}> is no longer a matching group"
+            effects = [e for e in result.effects if not (isinstance(e, NotifyModerators) and summary in e.text)]
+            await self.effects.run(guild.id, effects)
             text = f"⚠️ {what} was deleted, so it is no longer a matching group."
             if result.ended:
                 text += (
