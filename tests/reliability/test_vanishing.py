@@ -81,11 +81,11 @@ async def test_a_deleted_group_role_stops_being_a_group_and_the_moderators_hear_
     assert groups == [(scene.womens_house.id,)]
     assert query(scene.db_path, "SELECT status FROM buddy_pairs") == [("ended",)]
     assert any("ended" in m.content for m in scene.carl.dms_from_bot())
-    (notice,) = [n for n in notices(scene) if "deleted" in n]  # (another says dan's DMs are closed)
+    (notice,) = [n for n in notices(scene) if "matching group" in n]  # (another says dan's DMs are closed)
     assert "Men's House" in notice and "no longer a matching group" in notice and "1 buddy pairing" in notice
     await scene.standin.sync()
     await settle()
-    assert len([n for n in notices(scene) if "deleted" in n]) == 1
+    assert len([n for n in notices(scene) if "matching group" in n]) == 1
 
 
 @pytest.mark.parametrize(
