@@ -352,3 +352,25 @@ async def test_a_half_failed_introduction_is_handed_to_the_moderators(scene: Sce
     assert f"<@{scene.beth.id}>" in notice and "couldn't reach" in notice
     assert (await cog(scene, "Buddies", Buddies).run_sweep_now()).introduced == 0
     assert len([m for m in scene.alice.dms_from_bot() if "new buddy to support" in m.content]) == 1
+
+
+async def test_a_refused_reminder_is_not_sent_once_the_member_checked_in(scene: Scene) -> None:
+    """The reminder meets a 503; alice checks in before its next chance: no reminder after all."""
+    await _reminder_set(scene)
+    scene.standin.fail_next("POST", f"/channels/{scene.alice.user.dm_channel().id}/messages", 503)
+    await _reminder_due(scene)
+    await scene.standin.invoke(scene.alice, "checkin today", {"mood": 4, "craving": 1, "sober": True})
+    await _reminder_retry(scene)
+    assert FEATURES[0].sent(scene) == []
+    assert len(attempts(scene, scene.alice)) == 1
+
+
+async def test_a_refused_nudge_is_not_sent_once_the_member_is_active_again(scene: Scene) -> None:
+    """The nudge meets a 503; alice posts before the next sweep: her quiet spell is over, no nudge."""
+    await _nudges_on(scene)
+    scene.standin.fail_next("POST", f"/channels/{scene.alice.user.dm_channel().id}/messages", 503)
+    await _nudge_due(scene)
+    await scene.alice.post_message(scene.general, "I'm around")
+    await _nudge_retry(scene)
+    await sweep_nudges(scene, hours=2)
+    assert FEATURES[2].sent(scene) == []
