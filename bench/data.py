@@ -473,21 +473,21 @@ async def build(db: Database, p: Plan, parts: Parts = Parts()) -> None:
     await db.transaction(lambda conn: _write(conn, p, parts))
 
 
+_COUNTS = {
+    "checkins": "SELECT count(*) FROM checkins",
+    "checkin_members": "SELECT count(*) FROM checkin_members",
+    "sobriety": "SELECT count(*) FROM sobriety",
+    "nudge_members": "SELECT count(*) FROM nudge_members",
+    "buddy_members": "SELECT count(*) FROM buddy_members",
+    "buddy_queue": "SELECT count(*) FROM buddy_queue",
+    "buddy_volunteers": "SELECT count(*) FROM buddy_volunteers",
+    "buddy_pairs": "SELECT count(*) FROM buddy_pairs",
+}
+
+
 def check_dataset(conn: sqlite3.Connection, p: Plan, parts: Parts = Parts()) -> dict[str, int]:
     """Count what a built data set holds, checked against the plan; returns the counts."""
-    counts = {
-        table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 - constant names
-        for table in (
-            "checkins",
-            "checkin_members",
-            "sobriety",
-            "nudge_members",
-            "buddy_members",
-            "buddy_queue",
-            "buddy_volunteers",
-            "buddy_pairs",
-        )
-    }
+    counts = {table: int(conn.execute(sql).fetchone()[0]) for table, sql in _COUNTS.items()}
     expected: dict[str, int] = {}
     if parts.checkins:
         expected.update(

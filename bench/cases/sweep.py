@@ -28,8 +28,14 @@ from bot.services.nudges import DmThrottle, NudgeAction, NudgeService, NudgeSwee
 
 __all__ = ["NullMessenger", "SweepSetup", "restore_due", "run", "snapshot_due", "sweep_setup"]
 
-_COLUMNS = (
-    "guild_id, user_id, last_active_at, step, hurry, next_check_at, opt, paused_until, participant, present, updated_at"
+# Bench-only SQL, written out whole (no statement is assembled from pieces).
+_SNAPSHOT_DUE = (
+    "SELECT guild_id, user_id, last_active_at, step, hurry, next_check_at, opt, paused_until, participant, present, "
+    "updated_at FROM nudge_members WHERE next_check_at IS NOT NULL AND next_check_at <= ?"
+)
+_RESTORE = (
+    "INSERT OR REPLACE INTO nudge_members (guild_id, user_id, last_active_at, step, hurry, next_check_at, opt, "
+    "paused_until, participant, present, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -54,7 +60,7 @@ def snapshot_due(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return [
         tuple(row)
         for row in conn.execute(
-            f"SELECT {_COLUMNS} FROM nudge_members WHERE next_check_at IS NOT NULL AND next_check_at <= ?",  # noqa: S608
+            _SNAPSHOT_DUE,
             (int(NOW.timestamp()),),
         ).fetchall()
     ]
@@ -63,8 +69,7 @@ def snapshot_due(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 def restore_due(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], run_id: str) -> None:
     # Bench-only SQL: undo a sweep (its steps, the due members' ladder).
     conn.execute("DELETE FROM nudge_steps WHERE run_id = ?", (run_id,))
-    marks = ", ".join("?" * len(_COLUMNS.split(", ")))
-    conn.executemany(f"INSERT OR REPLACE INTO nudge_members ({_COLUMNS}) VALUES ({marks})", rows)  # noqa: S608
+    conn.executemany(_RESTORE, rows)
 
 
 def _still_due(conn: sqlite3.Connection) -> int:

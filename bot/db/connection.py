@@ -91,11 +91,12 @@ def _begin(conn: sqlite3.Connection, begin: str, queued_ms: int) -> None:
         conn.execute(begin)
         return
     (configured,) = conn.execute("PRAGMA busy_timeout").fetchone()
-    conn.execute(f"PRAGMA busy_timeout = {max(0, int(configured) - queued_ms):d}")
+    # PRAGMA takes no parameters; the value is an int computed here.
+    conn.execute("PRAGMA busy_timeout = " + str(max(0, int(configured) - queued_ms)))
     try:
         conn.execute(begin)
     finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(configured):d}")
+        conn.execute("PRAGMA busy_timeout = " + str(int(configured)))
 
 
 class Database:
