@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import discord
 
@@ -12,12 +12,16 @@ from bot.checks import is_moderator
 from bot.errors import UserError
 from bot.tree import describe_error, send_ephemeral
 
-__all__ = ["BaseModal", "BaseView", "Page", "PagedView"]
+__all__ = ["BaseModal", "BaseView", "DmOutcome", "Page", "PagedView", "answer_failure", "send_dm"]
 
 log = logging.getLogger(__name__)
 
 
-async def _answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
+async def answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
+    """Answer a failed button, select or modal like a failed command (privately, an error id for bugs).
+
+    Views call it from ``on_error``; dynamic items, which bypass a view's ``on_error``, call it themselves.
+    """
     message, error_id = describe_error(error)
     if error_id is not None:
         log.error("Error id %s in %s (user %s)", error_id, where, interaction.user.id, exc_info=error)
@@ -29,7 +33,7 @@ class BaseView(discord.ui.View):
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
         """Answer the member privately, logging unexpected errors with an id."""
-        await _answer_failure(interaction, error, f"{type(self).__name__}/{type(item).__name__}")
+        await answer_failure(interaction, error, f"{type(self).__name__}/{type(item).__name__}")
 
 
 class BaseModal(discord.ui.Modal):
@@ -37,7 +41,7 @@ class BaseModal(discord.ui.Modal):
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         """Answer the member privately, logging unexpected errors with an id."""
-        await _answer_failure(interaction, error, type(self).__name__)
+        await answer_failure(interaction, error, type(self).__name__)
 
 
 class Page(Protocol):
@@ -102,3 +106,24 @@ class PagedView(BaseView, Generic[PageT]):
     async def forward(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
         """The page after."""
         await self._show(interaction, self.page.page + 1)
+
+
+DmOutcome = Literal["sent", "closed", "failed"]
+"""What became of a direct message: sent, refused because the member's DMs are closed, or failed."""
+
+DISCORD_CANNOT_DM = 50007
+
+
+async def send_dm(user: discord.abc.Messageable, **kwargs: Any) -> DmOutcome:
+    """Send a direct message, telling closed DMs apart from other failures (never raises for them)."""
+    try:
+        await user.send(**kwargs)
+    except discord.Forbidden as exc:
+        if exc.code == DISCORD_CANNOT_DM:
+            return "closed"
+        log.warning("A DM was refused: %s", exc)
+        return "failed"
+    except discord.HTTPException as exc:
+        log.warning("A DM could not be sent: %s", exc)
+        return "failed"
+    return "sent"

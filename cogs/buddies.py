@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import discord
 from discord import app_commands
@@ -60,7 +60,7 @@ from bot.services.buddies import (
     WaitReason,
     WithdrawProposal,
 )
-from bot.tree import describe_error, send_ephemeral
+from bot.views import DmOutcome, answer_failure, send_dm
 from cogs.guidance import passage_embed
 
 __all__ = [
@@ -369,8 +369,6 @@ def support_note_embed(member_id: int, member_name: str, guild_name: str) -> dis
 
 # --------------------------------------------------------------------------- carrying out effects
 
-DmOutcome = Literal["sent", "closed", "failed"]
-
 
 async def find_member(guild: discord.Guild, user_id: int) -> discord.Member | None:
     """The member, or None if they are not in the server (any other failure raises)."""
@@ -381,20 +379,6 @@ async def find_member(guild: discord.Guild, user_id: int) -> discord.Member | No
         return await guild.fetch_member(user_id)
     except discord.NotFound:
         return None
-
-
-async def _dm(user: discord.abc.Messageable, **kwargs: Any) -> DmOutcome:
-    try:
-        await user.send(**kwargs)
-    except discord.Forbidden as exc:
-        if exc.code == DISCORD_CANNOT_DM:
-            return "closed"
-        log.warning("A DM was refused: %s", exc)
-        return "failed"
-    except discord.HTTPException as exc:
-        log.warning("A DM could not be sent: %s", exc)
-        return "failed"
-    return "sent"
 
 
 def _thread_opened_before(channel: discord.TextChannel, name: str) -> discord.Thread | None:
@@ -526,10 +510,10 @@ class EffectRunner:
         for who in (member, buddy):
             text = intro_dm_text(pair, who.id, guild.name)
             batches = _embed_batches(embeds)
-            outcome = await _dm(who, content=text, embeds=batches[0])
+            outcome = await send_dm(who, content=text, embeds=batches[0])
             for batch in batches[1:]:
                 if outcome == "sent":
-                    outcome = await _dm(who, embeds=batch)
+                    outcome = await send_dm(who, embeds=batch)
             outcomes[who.id] = outcome
         closed = tuple(uid for uid, outcome in outcomes.items() if outcome == "closed")
         failed = tuple(uid for uid, outcome in outcomes.items() if outcome == "failed")
@@ -673,7 +657,7 @@ class EffectRunner:
         member = await find_member(guild, effect.user_id)
         if member is None:
             return
-        outcome = await _dm(member, content=ended_dm_text(effect, guild.name))
+        outcome = await send_dm(member, content=ended_dm_text(effect, guild.name))
         if outcome == "closed":
             await self.notify_moderators(
                 guild,
@@ -708,7 +692,7 @@ class EffectRunner:
         if member is None:
             return
         embeds = [passage_embed(p, self.bot.guidance.source_title) for p in effect.quotes]
-        outcome = await _dm(member, content=what_a_buddy_is_text(guild.name), embeds=_embed_batches(embeds)[0])
+        outcome = await send_dm(member, content=what_a_buddy_is_text(guild.name), embeds=_embed_batches(embeds)[0])
         if outcome != "sent":
             log.info("Could not tell member %s of guild %s what a buddy is (%s)", member.id, guild.id, outcome)
 
@@ -745,14 +729,6 @@ def buddy_cog(client: discord.Client) -> Buddies:
     return cast(Buddies, cog)
 
 
-async def _answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
-    """Answer a failed component like a failed command (dynamic items bypass the view's on_error)."""
-    message, error_id = describe_error(error)
-    if error_id is not None:
-        log.error("Error id %s in %s (user %s)", error_id, where, interaction.user.id, exc_info=error)
-    await send_ephemeral(interaction, message)
-
-
 class BuddySupportButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=SUPPORT_BUTTON_TEMPLATE,
@@ -782,7 +758,7 @@ class BuddySupportButton(
         try:
             await buddy_cog(interaction.client).let_buddy_know(interaction, self.guild_id)
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
-            await _answer_failure(interaction, exc, type(self).__name__)
+            await answer_failure(interaction, exc, type(self).__name__)
 
 
 async def support_view(client: discord.Client, guild_id: int, user_id: int) -> discord.ui.View | None:
@@ -1021,7 +997,7 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
         name = member.display_name if member is not None else interaction.user.display_name
         outcome: DmOutcome = "failed"
         if buddy is not None:
-            outcome = await _dm(buddy, embed=support_note_embed(interaction.user.id, name, guild.name))
+            outcome = await send_dm(buddy, embed=support_note_embed(interaction.user.id, name, guild.name))
         if outcome == "sent":
             text = f"💚 I've let {_user(buddy_id)} know you could use some support. Only that: nothing you checked in."
         elif outcome == "closed":

@@ -40,8 +40,7 @@ from bot.services.buddies import (
     SettingsUpdate,
     UnpairResult,
 )
-from bot.tree import describe_error, send_ephemeral
-from bot.views import PagedView
+from bot.views import PagedView, answer_failure
 from cogs.buddies import Buddies, EffectReport, buddy_cog, member_facts
 
 __all__ = [
@@ -294,14 +293,6 @@ def match_text(report: MatchReport, effects: EffectReport) -> str:
 # --------------------------------------------------------------------------- approvals
 
 
-async def _answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
-    """Answer a failed component like a failed command (dynamic items bypass the view's on_error)."""
-    message, error_id = describe_error(error)
-    if error_id is not None:
-        log.error("Error id %s in %s (user %s)", error_id, where, interaction.user.id, exc_info=error)
-    await send_ephemeral(interaction, message)
-
-
 class ProposalButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=PROPOSAL_TEMPLATE):
     """Approve or Reject of a proposed pairing, in the moderators' channel."""
 
@@ -331,7 +322,7 @@ class ProposalButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
             await is_moderator(interaction)
             await decide(interaction, self.action, self.guild_id, self.pair_id)
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
-            await _answer_failure(interaction, exc, f"{type(self).__name__}:{self.action}")
+            await answer_failure(interaction, exc, f"{type(self).__name__}:{self.action}")
 
 
 async def decide(interaction: discord.Interaction, action: str, guild_id: int, pair_id: int) -> None:

@@ -39,8 +39,7 @@ from bot.services.checkins import (
 )
 from bot.services.guidance import Passage
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
-from bot.tree import describe_error, send_ephemeral
-from bot.views import BaseModal
+from bot.views import BaseModal, answer_failure
 from cogs.buddies import support_view
 from cogs.guidance import passage_embed
 
@@ -258,14 +257,6 @@ def _cog(interaction: discord.Interaction) -> Checkins:
     return cog
 
 
-async def _answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
-    """Answer a failed component like a failed command (dynamic items bypass the view's on_error)."""
-    message, error_id = describe_error(error)
-    if error_id is not None:
-        log.error("Error id %s in %s (user %s)", error_id, where, interaction.user.id, exc_info=error)
-    await send_ephemeral(interaction, message)
-
-
 class QuickMoodButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=QUICK_MOOD_TEMPLATE,
@@ -302,7 +293,7 @@ class QuickMoodButton(
             result = await cog.checkins.record_quick_checkin(self.guild_id, interaction.user.id, self.mood)
             await interaction.response.send_modal(CompleteCheckinModal(self.guild_id, guild.name, result))
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
-            await _answer_failure(interaction, exc, type(self).__name__)
+            await answer_failure(interaction, exc, type(self).__name__)
 
 
 class ReminderView(discord.ui.View):

@@ -49,8 +49,7 @@ from bot.services.nudges import (
     SweepReport,
 )
 from bot.services.safety import read_crisis_resources
-from bot.tree import describe_error, send_ephemeral
-from bot.views import PagedView
+from bot.views import PagedView, answer_failure
 from cogs.checkins import crisis_embed
 from cogs.guidance import quote
 
@@ -265,14 +264,6 @@ def _cog(client: discord.Client) -> Nudges:
     return cast(Nudges, cog)
 
 
-async def _answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
-    """Answer a failed component like a failed command (dynamic items bypass the view's on_error)."""
-    message, error_id = describe_error(error)
-    if error_id is not None:
-        log.error("Error id %s in %s (user %s)", error_id, where, interaction.user.id, exc_info=error)
-    await send_ephemeral(interaction, message)
-
-
 class NudgeButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=NUDGE_BUTTON_TEMPLATE):
     """A button of the member's DM; its ``custom_id`` names the action, the server and the quiet spell."""
 
@@ -318,7 +309,7 @@ class NudgeButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], te
             else:
                 await cog.ask_buddy(interaction, self.guild_id, self.spell)
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
-            await _answer_failure(interaction, exc, f"{type(self).__name__}:{self.action}")
+            await answer_failure(interaction, exc, f"{type(self).__name__}:{self.action}")
 
 
 def nudge_view(guild_id: int, spell: int) -> discord.ui.View:

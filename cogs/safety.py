@@ -43,8 +43,7 @@ from bot.services.safety import (
     SafetyService,
 )
 from bot.services.server_settings import SETTINGS, SETTINGS_CHANGED, Kind
-from bot.tree import describe_error, send_ephemeral
-from bot.views import BaseModal, PagedView
+from bot.views import BaseModal, PagedView, answer_failure, send_dm
 from cogs.checkins import crisis_embed
 
 __all__ = [
@@ -214,14 +213,6 @@ def safety_cog(client: discord.Client) -> Safety:
     return cast(Safety, cog)
 
 
-async def _answer_failure(interaction: discord.Interaction, error: Exception, where: str) -> None:
-    """Answer a failed component like a failed command (dynamic items bypass the view's on_error)."""
-    message, error_id = describe_error(error)
-    if error_id is not None:
-        log.error("Error id %s in %s (user %s)", error_id, where, interaction.user.id, exc_info=error)
-    await send_ephemeral(interaction, message)
-
-
 class SosButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=SOS_BUTTON_TEMPLATE):
     """A button of ``/sos``: ask (the first press), send (confirmed) or cancel, for one server and kind."""
 
@@ -254,7 +245,7 @@ class SosButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
                     view=None,
                 )
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
-            await _answer_failure(interaction, exc, f"{type(self).__name__}:{self.step}")
+            await answer_failure(interaction, exc, f"{type(self).__name__}:{self.step}")
 
 
 class SosServerSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=SOS_SERVER_SELECT):
@@ -283,7 +274,7 @@ class SosServerSelect(discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]]
             guild_id = int(values[0]) if values else 0
             await safety_cog(interaction.client).show_server(interaction, guild_id)
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
-            await _answer_failure(interaction, exc, type(self).__name__)
+            await answer_failure(interaction, exc, type(self).__name__)
 
 
 def sos_view(guild_id: int) -> discord.ui.View:
@@ -611,7 +602,7 @@ class Safety(commands.Cog):
                 except discord.NotFound:
                     outcomes[buddy_id] = "gone"
                     continue
-            outcomes[buddy_id] = await _dm(
+            outcomes[buddy_id] = await send_dm(
                 buddy, content=text, embed=crisis_embed(alert.resources), allowed_mentions=only_the_member
             )
         log.info("Guild %s: /sos alert to %d buddies: %s", guild.id, len(outcomes), sorted(outcomes.values()))
@@ -630,20 +621,6 @@ class Safety(commands.Cog):
             log.warning("Guild %s: could not post a /sos notice in channel %s: %s", guild.id, channel.id, exc)
             return False
         return True
-
-
-async def _dm(user: discord.abc.Messageable, **kwargs: Any) -> DmOutcome:
-    try:
-        await user.send(**kwargs)
-    except discord.Forbidden as exc:
-        if exc.code == DISCORD_CANNOT_DM:
-            return "closed"
-        log.warning("A /sos DM was refused: %s", exc)
-        return "failed"
-    except discord.HTTPException as exc:
-        log.warning("A /sos DM could not be sent: %s", exc)
-        return "failed"
-    return "sent"
 
 
 async def setup(bot: SoberPeersBot) -> None:
