@@ -219,7 +219,16 @@ class ServerSettings:
         stored = None if valid is None else definition.dump(valid)
 
         def work(conn: sqlite3.Connection) -> ServerConfig:
-            before = guilds.get_settings(conn, guild_id).get(key)
+            current = guilds.get_settings(conn, guild_id)
+            before = current.get(key)
+            approvals_wait_there = key == "moderator_channel" and current.get("require_approval") == "1"
+            if approvals_wait_there and stored is None and actor_id is not None:
+                # Proposed buddy pairs wait there for approval: a moderator may move them, not drop them.
+                # (The bot itself clears it when the channel was deleted, and tells the owner.)
+                raise UserError(
+                    "Buddy pairs wait for approval in the moderators' channel, so it can't be unset while "
+                    "require_approval is on. Turn it off with /buddyadmin settings first, or choose another channel."
+                )
             if stored is None:
                 guilds.delete_setting(conn, guild_id, key)
             else:

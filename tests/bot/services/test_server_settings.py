@@ -69,3 +69,18 @@ def test_invalid_values_are_refused_with_the_reason(definition: SettingDef, valu
 def test_values_survive_storage(definition: SettingDef, value: object) -> None:
     """What is stored reads back as the same typed value."""
     assert definition.parse(definition.dump(value)) == value  # type: ignore[arg-type]
+
+
+async def test_moderators_channel_cannot_be_unset_while_approvals_wait_there(db: Database) -> None:
+    """With require_approval on, unsetting the moderators' channel is refused and nothing changes."""
+    service = ServerSettings(db, lambda: NOW)
+    await service.set(1, "moderator_channel", 777, actor_id=9)
+    await service.set(1, "require_approval", True, actor_id=9)
+    with pytest.raises(UserError, match="require_approval"):
+        await service.set(1, "moderator_channel", None, actor_id=9)
+    assert (await service.get(1)).snowflake("moderator_channel") == 777
+    deleted = await service.set(1, "moderator_channel", None, actor_id=None)  # the bot: the channel was deleted
+    assert deleted.snowflake("moderator_channel") is None
+    await service.set(1, "moderator_channel", 888, actor_id=9)
+    await service.set(1, "require_approval", False, actor_id=9)
+    assert (await service.set(1, "moderator_channel", None, actor_id=9)).snowflake("moderator_channel") is None
