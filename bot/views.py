@@ -12,7 +12,7 @@ from bot.checks import is_moderator
 from bot.errors import UserError
 from bot.tree import describe_error, send_ephemeral
 
-__all__ = ["BaseModal", "BaseView", "DmOutcome", "Page", "PagedView", "answer_failure", "send_dm"]
+__all__ = ["DISCORD_CANNOT_DM", "BaseModal", "BaseView", "DmOutcome", "Page", "PagedView", "answer_failure", "send_dm"]
 
 log = logging.getLogger(__name__)
 

@@ -86,7 +86,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 COLOUR = discord.Colour.teal()
-DISCORD_CANNOT_DM = 50007
 SWEEP_INTERVAL = 15 * 60.0
 """Seconds between two sweeps (reminders due, introductions to retry)."""
 THREAD_ARCHIVE_MINUTES: Final = 10080

@@ -39,7 +39,7 @@ from bot.services.checkins import (
 )
 from bot.services.guidance import Passage
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
-from bot.views import BaseModal, answer_failure
+from bot.views import DISCORD_CANNOT_DM, BaseModal, answer_failure
 from cogs.buddies import support_view
 from cogs.guidance import passage_embed
 
@@ -76,7 +76,6 @@ LEFT_SERVER_REASON = (
     "If you'd like it back, set it again with /checkin reminder."
 )
 """The pause reason stored when a member leaves: shown once if they come back and check in."""
-DISCORD_CANNOT_DM = 50007
 
 
 # --------------------------------------------------------------------------- rendering (pure)

@@ -63,7 +63,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 COLOUR = discord.Colour.teal()
-DISCORD_CANNOT_DM = 50007
 SOS_BUTTON_TEMPLATE = r"sos:(?P<step>ask|send|cancel):(?P<kind>buddy|moderators):(?P<guild_id>[0-9]+)"
 SOS_SERVER_SELECT = "sos:server"
 SELECT_LIMIT = 25
