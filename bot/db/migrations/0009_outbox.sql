@@ -1,0 +1,2 @@
+-- outbox: reserved for work in progress this session; replaced by its real statements before it lands
+-- in any release (no database outside tests has seen it).
