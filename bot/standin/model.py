@@ -888,6 +888,8 @@ class Message:
     mention_ids: list[int] = field(default_factory=list)
     reference_id: int | None = None
     reactions: dict[str, list[int]] = field(default_factory=dict)
+    nonce: int | str | None = None
+    """The ``nonce`` the bot sent with it (echoed back in the message object, as Discord does)."""
 
     @property
     def ephemeral(self) -> bool:
@@ -978,6 +980,8 @@ class Message:
                 }
                 for emoji, users in self.reactions.items()
             ]
+        if self.nonce is not None:
+            out["nonce"] = self.nonce
         if self.webhook_id is not None:
             out["webhook_id"] = str(self.webhook_id)
             out["application_id"] = str(self.standin.application.id)

@@ -516,9 +516,16 @@ class RestApi:
             raise missing_permissions()
 
     async def create_message(self, req: RestRequest) -> Reply:
-        """POST /channels/{id}/messages."""
+        """POST /channels/{id}/messages.
+
+        ``nonce`` is kept on the message and echoed back. With ``enforce_nonce: true``, a nonce this
+        author already used in this channel within the stand-in's nonce window returns that message
+        (200, no new message, no MESSAGE_CREATE), as Discord does; the body is checked first, as a
+        new message's would be.
+        """
         channel = self._channel(req)
-        fields = self._fields(req.json_object(), req.files, None)
+        body = req.json_object()
+        fields = self._fields(body, req.files, None)
         self._check_can_send(channel, fields)
         if (
             fields.embeds
@@ -526,10 +533,23 @@ class RestApi:
             and not self._bot_perms(channel) & Permission.EMBED_LINKS
         ):
             fields.embeds = []
+        nonce = body.get("nonce")
+        if not isinstance(nonce, int | str) or isinstance(nonce, bool):
+            nonce = None
+        self._check_fields(fields)
+        if nonce is not None and body.get("enforce_nonce") is True:
+            earlier = self.s.message_for_nonce(channel, self.s.bot_user, nonce)
+            if earlier is not None:
+                self.s.deduplicated.append(earlier)
+                note = f"(nonce {nonce}: message {earlier.id} returned again)"
+                self.s.record_transcript(self.s.bot_user.username, note, where=channel.label)
+                return Reply(200, earlier.payload())
         message = self._new_message(channel, fields)
+        message.nonce = nonce
         if isinstance(channel, Thread) and self.s.bot_user.id not in channel.member_ids:
             channel.member_ids.append(self.s.bot_user.id)
         self.s.add_message(message)
+        self.s.remember_nonce(channel, message)
         return Reply(200, message.payload())
 
     async def get_messages(self, req: RestRequest) -> Reply:

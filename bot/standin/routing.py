@@ -133,7 +133,12 @@ class Router:
 
 @dataclass
 class FailureRule:
-    """Answer the next ``times`` requests matching (method, path pattern) with an error."""
+    """Answer the next ``times`` requests matching (method, path pattern) with an error.
+
+    A *lost* rule (``lost=True``) lets the request be carried out first and only replaces a
+    successful answer: with the error, or, with ``drop=True``, by closing the connection without
+    any answer (the work is done on Discord's side; the bot hears a failure).
+    """
 
     method: str
     pattern: str
@@ -143,6 +148,8 @@ class FailureRule:
     is_global: bool = False
     body: dict[str, Any] | None = None
     hits: int = 0
+    lost: bool = False
+    drop: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """``pattern`` is a path or template (``{x}`` matches any segment); ``*`` method matches all."""
@@ -180,6 +187,9 @@ class RequestRecord:
     status: int
     response: Any
     at: datetime = field(default_factory=now)
+    lost: bool = False
+    """The request was carried out, but its answer was replaced by ``status``/``response`` (a lost
+    response); ``status`` 0 and no ``response``: the connection was dropped without an answer."""
 
     @property
     def error_code(self) -> int | None:

@@ -17,6 +17,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar, cast
 
@@ -59,7 +60,7 @@ from bot.standin.model import (
     mention_ids,
 )
 from bot.standin.routing import FailureRule, Reply, RequestRecord, RestRequest, Router, UploadedFile
-from bot.standin.snowflake import SnowflakeFactory
+from bot.standin.snowflake import SnowflakeFactory, now
 from bot.standin.transcript import TranscriptEntry, describe_message, shorten
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API_PREFIX = "/api/v10"
+NONCE_WINDOW = 300.0
+"""Seconds during which the stand-in deduplicates an enforced nonce: five minutes. Discord documents
+only "the past few minutes" and no exact figure; five is a reading of that, not a measured value."""
 MENTION_ANY_RE = re.compile(r"<(@!?|@&|#)(\d+)>")
 
 DEFAULT_DM_APP_PERMISSIONS = (
@@ -114,6 +118,7 @@ class StandIn:
         validate_bodies: bool = True,
         heartbeat_interval_ms: int = 41250,
         dm_app_permissions: int = DEFAULT_DM_APP_PERMISSIONS,
+        nonce_window: float = NONCE_WINDOW,
         host: str = "127.0.0.1",
     ) -> None:
         """Configure the stand-in.
@@ -121,6 +126,9 @@ class StandIn:
         ``granted_intents``: the privileged intents the application was granted (others → 4014).
         ``ack_deadline``: seconds the bot has to acknowledge an interaction (Discord: 3).
         ``answer_timeout``: how long the helpers wait for a deferred answer's follow-up/edit.
+        ``nonce_window``: seconds (of :attr:`clock`) during which a message created with a ``nonce`` and
+        ``enforce_nonce`` is returned again, instead of a new one, for the same nonce from the same
+        author in the same channel (Discord: "the past few minutes"; see :data:`NONCE_WINDOW`).
         """
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the stand-in only listens on the loopback interface")
@@ -147,6 +155,13 @@ class StandIn:
         self.dm_app_permissions = dm_app_permissions
         self.validate_bodies = validate_bodies
         self._validator: BodyValidator | None = None
+        self.nonce_window = nonce_window
+        self.clock: Callable[[], datetime] = now
+        """The stand-in's clock for the nonce window (tests may replace it to step past the window)."""
+        self.nonces: dict[tuple[int, int, str], tuple[Message, datetime]] = {}
+        """``(channel, author, nonce)`` → the message created with it and when."""
+        self.deduplicated: list[Message] = []
+        """A message each time a create with an enforced nonce returned it instead of creating another."""
 
         self.global_commands: dict[int, dict[str, Any]] = {}
         self.guild_commands: dict[int, dict[int, dict[str, Any]]] = {}
@@ -483,6 +498,39 @@ class StandIn:
         self.failures.append(rule)
         return rule
 
+    def lose_response(
+        self, method: str, path: str, status: int | None = 500, *, times: int = 1, body: dict[str, Any] | None = None
+    ) -> FailureRule:
+        """A lost response: the next ``times`` requests matching (method, path/template) that succeed are
+        carried out (the message is created, the thread opened...), then answered with ``status``
+        instead of their result, or, with ``status=None``, the connection is closed without an answer.
+
+        Only a request that succeeds is affected (and counted): one that fails for its own reason gets
+        its own error. discord.py retries a 500/502/504 with the same body (the same ``nonce``); a
+        503 reaches the bot as ``DiscordServerError`` and a dropped connection as
+        ``aiohttp.ServerDisconnectedError``.
+        """
+        rule = FailureRule(method.upper(), path, status or 0, times, body=body, lost=True, drop=status is None)
+        self.failures.append(rule)
+        return rule
+
+    def remember_nonce(self, channel: Channel, message: Message) -> None:
+        """Keep the nonce of a message just created, for :meth:`message_for_nonce`."""
+        if message.nonce is not None:
+            self.nonces[(channel.id, message.author.id, str(message.nonce))] = (message, self.clock())
+
+    def message_for_nonce(self, channel: Channel, author: User, nonce: int | str) -> Message | None:
+        """The message ``author`` created in ``channel`` with ``nonce`` within the window, if it still exists."""
+        key = (channel.id, author.id, str(nonce))
+        found = self.nonces.get(key)
+        if found is None:
+            return None
+        message, at = found
+        if (self.clock() - at).total_seconds() > self.nonce_window:
+            del self.nonces[key]
+            return None
+        return None if message.deleted else message
+
     async def disconnect(self, code: int = 4000) -> None:
         """Close the bot's gateway connection; discord.py reconnects and RESUMEs."""
         await self.gateway.disconnect(code)
@@ -509,14 +557,37 @@ class StandIn:
         method = request.method.upper()
         body, files, parse_error = await _read_body(request)
         reply, headers = await self._answer(request, method, path, body, files, parse_error)
+        lost = self._lost_rule(method, path) if reply.status < 400 else None
+        if lost is not None:
+            lost.hits += 1
+            if lost.drop:
+                note = f"✗ {method} {path}: done, connection dropped unanswered"
+                self.record_transcript(self.bot_user.username, note)
+                self.requests.append(RequestRecord(method, path, request.query_string, body, 0, None, lost=True))
+                self.notify()
+                log.info("stand-in %s %s -> done, connection dropped", method, path)
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=204)  # never reaches the client
+            reply, headers = lost.reply()
         if reply.status >= 400:
             self._note_interaction_failure(path, reply)
             self._note_refusal(method, path, reply)
-        self.requests.append(RequestRecord(method, path, request.query_string, body, reply.status, reply.body))
+        lost_answer = lost is not None
+        self.requests.append(
+            RequestRecord(method, path, request.query_string, body, reply.status, reply.body, lost=lost_answer)
+        )
         self.notify()
         if reply.status >= 400:
             log.info("stand-in %s %s -> %s %s", method, path, reply.status, reply.body)
         return _json_response(reply, headers)
+
+    def _lost_rule(self, method: str, path: str) -> FailureRule | None:
+        """The lost-response rule that takes this (successful) request's answer, if any."""
+        for rule in self.failures:
+            if rule.lost and rule.hits < rule.times and rule.matches(method, path):
+                return rule
+        return None
 
     def _note_refusal(self, method: str, path: str, reply: Reply) -> None:
         """Transcript line for a request the stand-in refused (what the bot tried and why it failed)."""
@@ -554,7 +625,7 @@ class StandIn:
         parse_error: str | None,
     ) -> tuple[Reply, dict[str, str]]:
         for rule in self.failures:
-            if rule.hits < rule.times and rule.matches(method, path):
+            if not rule.lost and rule.hits < rule.times and rule.matches(method, path):
                 rule.hits += 1
                 return rule.reply()
         found = self.router.find(method, path)
