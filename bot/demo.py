@@ -154,8 +154,10 @@ async def _member_checks_in(world: World) -> None:
 
 async def _member_looks_at_her_history(world: World) -> None:
     answer = await world.standin.invoke(world.alice, "checkin history", {"days": 7})
-    charts = [data for name, data in answer.files if name.endswith(".png") and data.startswith(b"\x89PNG")]
-    _expect(answer.ephemeral and charts, "the history should answer privately with a PNG chart")
+    _expect(answer.ephemeral and answer.embeds, "the history should answer its numbers privately")
+    (chart,) = await world.standin.wait_for(lambda: answer.followups, timeout=10)
+    charts = [data for name, data in chart.files if name.endswith(".png") and data.startswith(b"\x89PNG")]
+    _expect(chart.ephemeral and charts, "the history's PNG chart should follow privately")
 
 
 def _nudges_of(world: World) -> Any:

@@ -39,6 +39,7 @@ from bot.services.checkins import (
 )
 from bot.services.guidance import Passage
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
+from bot.tree import send_ephemeral
 from bot.views import DISCORD_CANNOT_DM, BaseModal, answer_failure
 from cogs.buddies import support_view
 from cogs.guidance import passage_embed
@@ -51,6 +52,7 @@ __all__ = [
     "QuickMoodButton",
     "ReminderView",
     "buddy_support_view",
+    "chart_embed",
     "checkin_line",
     "checkin_reply",
     "crisis_embed",
@@ -69,6 +71,11 @@ log = logging.getLogger(__name__)
 COLOUR = discord.Colour.teal()
 SUPPORT_COLOUR = discord.Colour.gold()
 CHART_FILENAME = "checkin-history.png"
+CHART_FAILED = (
+    "🖼️ I couldn't draw your chart this time; your numbers above are complete. "
+    "Please try /checkin history again in a little while."
+)
+"""The private note after the numbers of ``/checkin history`` when its chart could not be drawn or sent."""
 QUICK_MOOD_TEMPLATE = r"checkin:mood:(?P<guild_id>[0-9]{1,20}):(?P<mood>[1-5])"
 COMPLETE_MODAL_PREFIX = "checkin:complete"
 LEFT_SERVER_REASON = (
@@ -179,8 +186,8 @@ def share_summary(member_mention: str, checkin: Checkin) -> str:
     return f"📋 {member_mention} checked in: {checkin_line(checkin)}."
 
 
-def history_embed(history: History, *, with_chart: bool) -> discord.Embed:
-    """The numbers of a history (and the chart as the embed's image)."""
+def history_embed(history: History) -> discord.Embed:
+    """The numbers of a history (answered at once; the chart follows in :func:`chart_embed`)."""
     days = len(history.days)
     embed = discord.Embed(
         title=f"Your check-ins, last {days} days",
@@ -195,9 +202,14 @@ def history_embed(history: History, *, with_chart: bool) -> discord.Embed:
     embed.add_field(name="Average mood", value=mood)
     embed.add_field(name="Average craving", value=craving)
     embed.add_field(name="Days not sober", value=str(history.not_sober_days))
-    if with_chart:
-        embed.set_image(url=f"attachment://{CHART_FILENAME}")
-        embed.set_footer(text="Blue: mood (1–5) · orange: craving (0–10) · gaps: no check-in · red: not sober")
+    return embed
+
+
+def chart_embed(history: History) -> discord.Embed:
+    """The chart of a history, as the image of its own embed (the follow-up carrying the PNG)."""
+    embed = discord.Embed(title=f"Your chart, last {len(history.days)} days", colour=COLOUR)
+    embed.set_image(url=f"attachment://{CHART_FILENAME}")
+    embed.set_footer(text="Blue: mood (1–5) · orange: craving (0–10) · gaps: no check-in · red: not sober")
     return embed
 
 
@@ -388,6 +400,8 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         )
         self.dispatcher = ReminderDispatcher(self.reminders, self.send_reminder, clock=bot.clock)
         self._starter: asyncio.Task[None] | None = None
+        self._charts: set[asyncio.Task[None]] = set()
+        """History charts being drawn and sent after their numbers were answered."""
 
     # ----------------------------------------------------------------------- lifecycle
 
@@ -407,6 +421,9 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
+        for chart in list(self._charts):
+            chart.cancel()
+        await asyncio.gather(*self._charts, return_exceptions=True)
         await self.dispatcher.stop()
 
     @commands.Cog.listener()
@@ -528,9 +545,9 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         interaction: discord.Interaction,
         days: app_commands.Range[int, HISTORY_DAYS_MIN, HISTORY_DAYS_MAX] = HISTORY_DAYS_DEFAULT,
     ) -> None:
-        """Answer with the chart and the numbers, or a clear message when there is nothing to show."""
+        """Answer the numbers at once (or a clear message when there is nothing to show); the chart
+        follows privately once drawn (:meth:`_send_chart`)."""
         assert interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=True, thinking=True)  # drawing may approach Discord's 3 s
         history = await self.checkins.history(interaction.guild_id, interaction.user.id, days)
         notices = []
         if history.timezone_notice:
@@ -544,16 +561,27 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             ]
             if history.longest_streak:
                 lines.append(f"Your longest streak so far: {_plural(history.longest_streak, 'day')}.")
-            await interaction.followup.send("\n".join(lines + notices), ephemeral=True)
+            await interaction.response.send_message("\n".join(lines + notices), ephemeral=True)
             return
-        png = await asyncio.to_thread(render_history_chart, history)
         kwargs: dict[str, Any] = {"content": "\n".join(notices)} if notices else {}
-        await interaction.followup.send(
-            embed=history_embed(history, with_chart=True),
-            file=discord.File(io.BytesIO(png), filename=CHART_FILENAME, description="Mood and craving per day"),
-            ephemeral=True,
-            **kwargs,
-        )
+        await interaction.response.send_message(embed=history_embed(history), ephemeral=True, **kwargs)
+        chart = asyncio.create_task(self._send_chart(interaction, history), name="checkins-history-chart")
+        self._charts.add(chart)
+        chart.add_done_callback(self._charts.discard)
+
+    async def _send_chart(self, interaction: discord.Interaction, history: History) -> None:
+        """Draw the history's chart on a worker thread and send it as a private follow-up; if either
+        fails, the member (who has the numbers already) gets a short private note."""
+        try:
+            png = await asyncio.to_thread(render_history_chart, history)
+            await interaction.followup.send(
+                embed=chart_embed(history),
+                file=discord.File(io.BytesIO(png), filename=CHART_FILENAME, description="Mood and craving per day"),
+                ephemeral=True,
+            )
+        except Exception:  # after the answer: nobody else would tell the member
+            log.exception("Could not draw or send the history chart of member %s", interaction.user.id)
+            await send_ephemeral(interaction, CHART_FAILED)
 
     @app_commands.command(name="reminder", description="A daily DM at your local time, if you haven't checked in")
     @app_commands.describe(time="Local time as HH:MM on the 24-hour clock, for example 21:00")

@@ -10,6 +10,13 @@ check-in can still be made, and ends once a whole local day passes without one (
 The longest streak is the longest run ever. A check-in dated after today (possible only just
 after moving to a timezone further west) counts as today for this purpose.
 
+The streaks are stored (``checkin_streaks``: the first and last day of the latest run, and the
+longest run), updated in the unit of work that writes a check-in, so that a check-in or a history
+reads one row instead of every day of the member's history. A new day extends or starts the latest
+run; a day before the latest run (only after moving to a timezone further west) is rare, and then
+the streaks are computed again from every day (:func:`compute_streak_row`). The current streak is
+judged when read, against the member's today (:func:`streaks_of`).
+
 No Discord here: plain ids, dates and dataclasses.
 """
 
@@ -51,7 +58,10 @@ __all__ = [
     "HistoryDay",
     "Streaks",
     "TimezoneResult",
+    "add_day",
+    "compute_streak_row",
     "compute_streaks",
+    "streaks_of",
     "timezone_suggestions",
 ]
 
@@ -195,8 +205,8 @@ class TimezoneResult:
 def compute_streaks(days: Sequence[int], today: int) -> Streaks:
     """Current and longest streak of ascending, distinct epoch ``days`` as of the epoch day ``today``.
 
-    Runs on every check-in over the member's whole history (about 310 days a year), so the loop
-    only compares at the end of a run (no ``max()`` per day: a quarter of the time)."""
+    The definition over every day; the service keeps the same numbers stored instead
+    (:func:`track_day`, :func:`streaks_of`), so that a check-in never reads a whole history."""
     longest = run = 0
     previous: int | None = None
     for day in days:
@@ -211,6 +221,59 @@ def compute_streaks(days: Sequence[int], today: int) -> Streaks:
         longest = run
     current = run if previous is not None and previous >= today - 1 else 0
     return Streaks(current=current, longest=longest)
+
+
+def compute_streak_row(days: Sequence[int]) -> repo.StreakRow | None:
+    """The stored form of the streaks of ascending, distinct epoch ``days`` (``None`` for no day):
+    the latest run's first and last day, and the longest run."""
+    if not days:
+        return None
+    longest = 0
+    start = previous = days[0]
+    for day in days[1:]:
+        if day != previous + 1:
+            if previous - start + 1 > longest:
+                longest = previous - start + 1
+            start = day
+        previous = day
+    return repo.StreakRow(start, previous, max(longest, previous - start + 1))
+
+
+def add_day(streak: repo.StreakRow | None, day: int) -> repo.StreakRow | None:
+    """The stored streaks once ``day`` is one of the member's days, from those before (``None``:
+    no day yet). ``None`` when that needs every day: a day before the latest run, which may join
+    older runs (only after moving to a timezone further west)."""
+    if streak is None:
+        return repo.StreakRow(day, day, 1)
+    if streak.run_start <= day <= streak.run_end:
+        return streak
+    if day == streak.run_end + 1:
+        return repo.StreakRow(streak.run_start, day, max(streak.longest, day - streak.run_start + 1))
+    if day > streak.run_end:
+        return repo.StreakRow(day, day, streak.longest)
+    return None
+
+
+def streaks_of(streak: repo.StreakRow | None, today: int) -> Streaks:
+    """Current and longest streak from the stored streaks, as of the member's epoch day ``today``: the
+    latest run is current while it ends today or yesterday (or after today, just after moving west)."""
+    if streak is None:
+        return Streaks(current=0, longest=0)
+    current = streak.run_end - streak.run_start + 1 if streak.run_end >= today - 1 else 0
+    return Streaks(current=current, longest=streak.longest)
+
+
+def track_day(conn: sqlite3.Connection, guild_id: int, user_id: int, day: int | None) -> repo.StreakRow | None:
+    """The member's stored streaks, brought up to date in the caller's unit of work after a check-in
+    of ``day`` was written (``None``: no day was added). One row read, one written when it changed;
+    every day is read only when the row is missing or the day lies before the latest run."""
+    before = repo.get_streak(conn, guild_id, user_id)
+    after = before if day is None or before is None else add_day(before, day)
+    if after is None or before is None:
+        after = compute_streak_row(repo.checkin_days(conn, guild_id, user_id))
+    if after != before:
+        repo.set_streak(conn, guild_id, user_id, after)
+    return after
 
 
 def note_place(guild_id: int, user_id: int, day: int) -> bytes:
@@ -309,7 +372,8 @@ class CheckinService:
             stored = self._seal(note, guild_id, user_id, here.today_day)
             row = repo.CheckinRow(guild_id, user_id, here.today_day, mood, craving, bool(sober), stored, now)
             replaced = repo.upsert_checkin(conn, row)
-            return self._result(conn, guild_id, user_id, row, replaced, here)
+            streak = track_day(conn, guild_id, user_id, None if replaced else here.today_day)
+            return self._result(conn, guild_id, user_id, row, replaced, here, streak)
 
         return await self._db.transaction(work)
 
@@ -325,9 +389,10 @@ class CheckinService:
             here = member_time(conn, guild_id, user_id, now)
             ensure_guild(conn, guild_id, now)
             replaced = repo.upsert_mood(conn, guild_id, user_id, here.today_day, mood, now)
+            streak = track_day(conn, guild_id, user_id, None if replaced else here.today_day)
             row = repo.get_checkin(conn, guild_id, user_id, here.today_day)
             assert row is not None
-            return self._result(conn, guild_id, user_id, row, replaced, here)
+            return self._result(conn, guild_id, user_id, row, replaced, here, streak)
 
         return await self._db.transaction(work)
 
@@ -358,7 +423,7 @@ class CheckinService:
                 )
             row = repo.get_checkin(conn, guild_id, user_id, epoch_day(day))
             assert row is not None
-            return self._result(conn, guild_id, user_id, row, True, here)
+            return self._result(conn, guild_id, user_id, row, True, here, track_day(conn, guild_id, user_id, None))
 
         return await self._db.transaction(work)
 
@@ -370,10 +435,11 @@ class CheckinService:
         row: repo.CheckinRow,
         replaced: bool,
         here: MemberTime,
+        streak: repo.StreakRow | None,
     ) -> CheckinResult:
         """The reply's facts about a check-in just written, read in the same unit of work."""
         checkin = self._checkin(row)
-        streaks = compute_streaks(repo.checkin_days(conn, guild_id, user_id), here.today_day)
+        streaks = streaks_of(streak, here.today_day)
         sobriety = repo.get_sobriety(conn, guild_id, user_id)
         settings = get_settings(conn, guild_id)
         needs_support = checkin.needs_support
@@ -416,8 +482,7 @@ class CheckinService:
             last = here.today_day
             first = last - days + 1
             rows = {row.day: self._checkin(row) for row in repo.checkins_between(conn, guild_id, user_id, first, last)}
-            all_days = repo.checkin_days(conn, guild_id, user_id)
-            streaks = compute_streaks(all_days, last)
+            streaks = streaks_of(repo.get_streak(conn, guild_id, user_id), last)
             entries = tuple(HistoryDay(from_epoch_day(d), rows.get(d)) for d in range(first, last + 1))
             made = list(rows.values())
             cravings = [c.craving for c in made if c.craving is not None]
@@ -442,7 +507,7 @@ class CheckinService:
 
         def work(conn: sqlite3.Connection) -> Streaks:
             here = member_time(conn, guild_id, user_id, now, take_notice=False)
-            return compute_streaks(repo.checkin_days(conn, guild_id, user_id), here.today_day)
+            return streaks_of(repo.get_streak(conn, guild_id, user_id), here.today_day)
 
         return await self._db.read(work)
 

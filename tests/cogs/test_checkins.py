@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from bot.standin.interactions import Interaction, InvocationRefused
 from bot.standin.model import Member, Message
 from bot.standin.server import StandIn
 from cogs.checkins import (
+    CHART_FAILED,
     CHART_FILENAME,
     LEFT_SERVER_REASON,
     Checkins,
@@ -197,8 +199,9 @@ async def test_checkin_is_guild_only(scene: Scene) -> None:
 # --------------------------------------------------------------------------- /checkin history
 
 
-async def test_history_attaches_a_real_png_with_the_numbers(scene: Scene) -> None:
-    """History: a PNG chart attached to an ephemeral answer, and the numbers in its embed."""
+async def test_history_answers_the_numbers_at_once_then_the_png_privately(scene: Scene) -> None:
+    """History: the numbers answered at once (not deferred), privately; then a follow-up, private too,
+    carrying the PNG chart."""
     for mood, craving, sober in [(2, 8, False), (3, 5, True), (4, 2, True)]:
         await check_in(scene, scene.alice, mood=mood, craving=craving, sober=sober)
         scene.clock.advance(days=1)
@@ -206,13 +209,10 @@ async def test_history_attaches_a_real_png_with_the_numbers(scene: Scene) -> Non
     await check_in(scene, scene.alice, mood=5, craving=0)
 
     answer = await scene.standin.invoke(scene.alice, "checkin history", {"days": 7})
-    assert answer.ephemeral and answer.deferred
-    ((filename, data),) = answer.files
-    assert filename == CHART_FILENAME
-    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
-    (embed,) = answer.embeds
+    assert answer.ephemeral and not answer.deferred
+    assert answer.original is not None and answer.original.files == []
+    (embed,) = answer.original.embeds
     assert embed["title"] == "Your check-ins, last 7 days"
-    assert embed["image"]["url"] == f"attachment://{CHART_FILENAME}"
     fields = {field["name"]: field["value"] for field in embed["fields"]}
     assert fields == {
         "Check-ins made": "4 of 7 days",
@@ -222,6 +222,53 @@ async def test_history_attaches_a_real_png_with_the_numbers(scene: Scene) -> Non
         "Average craving": "3.8 / 10",
         "Days not sober": "1",
     }
+    (chart,) = await scene.standin.wait_for(lambda: answer.followups, timeout=10)
+    assert chart.ephemeral
+    ((filename, data),) = chart.files
+    assert filename == CHART_FILENAME
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+    (image,) = chart.embeds
+    assert image["image"]["url"] == f"attachment://{CHART_FILENAME}"
+    assert "Check-ins made" not in repr(image)
+
+
+async def test_history_streaks_come_from_the_stored_streaks(scene: Scene) -> None:
+    """The streaks shown count days before the period charted, and a run that ended shows 0."""
+    for _ in range(10):
+        await check_in(scene, scene.alice)
+        scene.clock.advance(days=1)
+    answer = await scene.standin.invoke(scene.alice, "checkin history", {"days": 7})
+    fields = {field["name"]: field["value"] for field in answer.embeds[0]["fields"]}
+    assert (fields["Check-ins made"], fields["Current streak"], fields["Longest streak"]) == (
+        "6 of 7 days",
+        "10 days",
+        "10 days",
+    )
+    await scene.standin.wait_for(lambda: answer.followups, timeout=10)
+    scene.clock.advance(days=2)
+    later = await scene.standin.invoke(scene.alice, "checkin history", {"days": 7})
+    fields = {field["name"]: field["value"] for field in later.embeds[0]["fields"]}
+    assert (fields["Current streak"], fields["Longest streak"]) == ("0 days", "10 days")
+    await scene.standin.wait_for(lambda: later.followups, timeout=10)
+
+
+async def test_a_failing_chart_leaves_the_numbers_and_a_short_private_note(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The chart cannot be drawn: the member has the numbers already, and gets a short private note."""
+    await check_in(scene, scene.alice)
+    module = importlib.import_module(type(cog_of(scene)).__module__)  # the loaded one
+
+    def broken(*args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("no fonts today")
+
+    monkeypatch.setattr(module, "render_history_chart", broken)
+    with caplog.at_level(logging.ERROR):
+        answer = await scene.standin.invoke(scene.alice, "checkin history")
+        assert answer.ephemeral and answer.embeds[0]["title"] == "Your check-ins, last 30 days"
+        (note,) = await scene.standin.wait_for(lambda: answer.followups, timeout=10)
+    assert note.ephemeral and note.content == CHART_FAILED and note.files == []
+    assert any("history chart" in record.getMessage() and record.exc_info for record in caplog.records)
 
 
 async def test_history_without_checkins_is_a_clear_message_without_chart(scene: Scene) -> None:
@@ -492,7 +539,7 @@ def test_history_embed_shows_dashes_when_no_craving_was_told() -> None:
     quick = Checkin(day, 4, None, None, None, datetime(2026, 3, 2, tzinfo=UTC))
     days = tuple(HistoryDay(day - timedelta(days=6 - i), quick if i == 6 else None) for i in range(7))
     history = History(days, 1, 0, 1, 1, 4.0, None, "Europe/Paris", False)
-    embed = history_embed(history, with_chart=False)
+    embed = history_embed(history)
     fields = {field.name: field.value for field in embed.fields}
     assert fields["Average craving"] == "—" and fields["Average mood"] == "4.0 / 5"
     assert embed.image.url is None

@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from bot.standin.harness import checked_standin
 from bot.standin.interactions import Interaction, InvocationRefused, Upload
-from bot.standin.model import ChannelType, Member, Role
+from bot.standin.model import ChannelType, Member, Message, Role
 from bot.standin.server import StandIn
+from cogs.checkins import CHART_FAILED, CHART_FILENAME
 from cogs.nudges import Nudges
 from tests.e2e import FakeClock, Scene, build_scene, running_bot
 from tests.reliability.support import UNEXPECTED, cog, database_is_sound, pings, query
@@ -217,11 +218,19 @@ def one_clear_answer(inter: Interaction) -> None:
     if inter.modal is not None:
         assert inter.original is None and not inter.followups, inter.label
         return
-    assert not inter.followups, f"{inter.label}: more than one answer"
+    assert all(_history_chart(inter, m) for m in inter.followups), f"{inter.label}: more than one answer"
     message = inter.response
     assert message is not None, inter.label
     assert message.content or message.embeds or message.files, f"{inter.label}: an empty answer"
     assert UNEXPECTED not in message.content, f"{inter.label}: {message.content}"
+
+
+def _history_chart(inter: Interaction, message: Message) -> bool:
+    """``/checkin history`` answers its numbers, then sends the chart (or the note that it failed) as a
+    follow-up: the one follow-up allowed."""
+    if not inter.label.startswith("/checkin history") or message is not inter.followups[0]:
+        return False
+    return [name for name, _ in message.files] == [CHART_FILENAME] or message.content == CHART_FAILED
 
 
 def no_pings(harness: Harness, since: int) -> None:

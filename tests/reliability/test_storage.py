@@ -146,7 +146,9 @@ async def test_a_full_disk_gets_the_clear_answer_and_the_bot_recovers_when_space
         assert query(scene.db_path, "SELECT * FROM checkins ORDER BY guild_id, user_id, day") == before
         assert query(scene.db_path, "SELECT count(*) FROM checkin_members WHERE user_id = ?", scene.beth.id) == [(0,)]
         history = await scene.standin.invoke(scene.alice, "checkin history", {"days": 7})
-        assert history.ephemeral and history.files
+        assert history.ephemeral and history.embeds
+        (chart,) = await scene.standin.wait_for(lambda: history.followups, timeout=PATIENT)
+        assert chart.ephemeral and chart.files
     finally:
         await set_pragma(scene, "max_page_count = 1073741823")
     saved = await check_in(scene, scene.beth, note)
@@ -187,8 +189,8 @@ async def test_a_read_only_database_gets_the_clear_answer_and_activity_waits_for
 # --------------------------------------------------------------------------- slow work
 
 
-async def test_a_slow_chart_is_deferred_then_followed_up(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Drawing the history chart takes 3.5 s: the command is deferred at once, then answered with it."""
+async def test_a_slow_chart_follows_the_numbers_answered_at_once(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawing the history chart takes 3.5 s: the numbers are answered at once, the chart follows."""
     await check_in(scene, scene.alice)
     module = importlib.import_module(type(cog(scene, "Checkins", Checkins)).__module__)  # the loaded one
     draw = module.render_history_chart
@@ -200,9 +202,10 @@ async def test_a_slow_chart_is_deferred_then_followed_up(scene: Scene, monkeypat
     monkeypatch.setattr(module, "render_history_chart", slow_draw)
     answer = await scene.standin.invoke(scene.alice, "checkin history", answer_timeout=PATIENT)
     assert answer.acked_mono is not None and answer.acked_mono - answer.created_mono < 3.0
-    assert answer.deferred and answer.ephemeral
-    (name, data), *_ = answer.files
-    assert name.endswith(".png") and data.startswith(b"\x89PNG")
+    assert not answer.deferred and answer.ephemeral and answer.embeds
+    (chart,) = await scene.standin.wait_for(lambda: answer.followups, timeout=PATIENT)
+    (name, data), *_ = chart.files
+    assert chart.ephemeral and name.endswith(".png") and data.startswith(b"\x89PNG")
 
 
 def test_sqlite_reports_a_full_database_as_full() -> None:

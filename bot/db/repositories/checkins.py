@@ -20,6 +20,7 @@ __all__ = [
     "MilestoneRow",
     "ReminderRow",
     "SobrietyRow",
+    "StreakRow",
     "advance_milestone",
     "advance_reminder",
     "celebrated_milestones",
@@ -37,6 +38,7 @@ __all__ = [
     "get_member",
     "get_reminder",
     "get_sobriety",
+    "get_streak",
     "has_checkin",
     "insert_celebration",
     "mark_timezone_notice_shown",
@@ -45,6 +47,7 @@ __all__ = [
     "pause_reminder",
     "set_reminder_schedule",
     "set_sobriety",
+    "set_streak",
     "set_timezone",
     "sobriety_candidates",
     "take_reminder_notice",
@@ -226,6 +229,45 @@ def checkin_days(conn: sqlite3.Connection, guild_id: int, user_id: int, *, newes
     cursor = conn.cursor()
     cursor.row_factory = None
     return [int(day) for (day,) in cursor.execute(query, (guild_id, user_id)).fetchall()]
+
+
+# --------------------------------------------------------------------------- stored streaks (migration 0008)
+
+
+@dataclass(frozen=True, slots=True)
+class StreakRow:
+    """A member's stored streaks: their latest run of consecutive check-in days and their longest run."""
+
+    run_start: int
+    """First day of the latest run."""
+    run_end: int
+    """Last day of the latest run: the member's latest check-in day."""
+    longest: int
+    """Days in the longest run ever."""
+
+
+def get_streak(conn: sqlite3.Connection, guild_id: int, user_id: int) -> StreakRow | None:
+    """The member's stored streaks in this server (``None``: no check-in stored)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    row = cursor.execute(
+        "SELECT run_start, run_end, longest FROM checkin_streaks WHERE guild_id = ? AND user_id = ?",
+        (guild_id, user_id),
+    ).fetchone()
+    return None if row is None else StreakRow(int(row[0]), int(row[1]), int(row[2]))
+
+
+def set_streak(conn: sqlite3.Connection, guild_id: int, user_id: int, streak: StreakRow | None) -> None:
+    """Store the member's streaks (``None``: they have no check-in, the row goes)."""
+    if streak is None:
+        conn.execute("DELETE FROM checkin_streaks WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+        return
+    conn.execute(
+        "INSERT INTO checkin_streaks (guild_id, user_id, run_start, run_end, longest) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, user_id) DO UPDATE SET run_start = excluded.run_start, "
+        "run_end = excluded.run_end, longest = excluded.longest",
+        (guild_id, user_id, streak.run_start, streak.run_end, streak.longest),
+    )
 
 
 # --------------------------------------------------------------------------- reminders
@@ -548,7 +590,14 @@ def member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> Member
     )
 
 
-_MEMBER_TABLES = ("checkins", "checkin_reminders", "sobriety", "sobriety_milestones", "checkin_members")
+_MEMBER_TABLES = (
+    "checkins",
+    "checkin_streaks",
+    "checkin_reminders",
+    "sobriety",
+    "sobriety_milestones",
+    "checkin_members",
+)
 
 
 def delete_member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> int:
