@@ -18,6 +18,7 @@ from bot.crypto import NoteCipher
 from bot.db.connection import Database
 from bot.db.repositories import meta
 from bot.services.guidance import GuidanceLibrary
+from bot.services.outbox import OutboxService
 from bot.services.server_settings import ServerSettings
 from bot.settings import Settings
 from bot.timeutil import Clock, utc_now
@@ -74,6 +75,8 @@ class SoberPeersBot(commands.Bot):
         self.clock = clock
         self.guidance = GuidanceLibrary.load() if guidance is None else guidance
         self.server_settings = ServerSettings(database, clock)
+        # Channel posts that are not interaction answers go through the outbox (cogs.outbox sends them).
+        self.outbox = OutboxService(database, clock)
         # Check-in notes are sealed at rest when the operator set DATA_KEY.
         self.note_cipher = NoteCipher(settings.data_key) if settings.data_key else None
         self.version = __version__

@@ -60,8 +60,10 @@ from bot.services.buddies import (
     WaitReason,
     WithdrawProposal,
 )
+from bot.services.outbox import MODERATOR_NOTICE, NewPost
 from bot.views import DmOutcome, answer_failure, send_dm
 from cogs.guidance import passage_embed
+from cogs.outbox import deliver
 
 __all__ = [
     "SUPPORT_BUTTON_TEMPLATE",
@@ -449,18 +451,14 @@ class EffectRunner:
     # ----------------------------------------------------------------------- lookups
 
     async def notify_moderators(self, guild: discord.Guild, channel_id: int | None, text: str) -> bool:
-        """Post in the moderators' channel, pinging nobody; False if there is none or it failed."""
+        """Post in the moderators' channel, pinging nobody, through the outbox (if Discord fails now, it is
+        posted at the next attempt); False if there is no such channel or it was given up (then recorded)."""
         if channel_id is None:
             log.info("Guild %s has no moderators' channel: a buddy notice was not posted", guild.id)
             return False
-        channel = guild.get_channel_or_thread(channel_id)
-        if not isinstance(channel, discord.TextChannel | discord.Thread):
-            log.warning("The moderators' channel %s of guild %s is gone: a buddy notice was lost", channel_id, guild.id)
-            return False
-        try:
-            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as exc:
-            log.warning("Could not post a buddy notice in channel %s of guild %s: %s", channel_id, guild.id, exc)
+        delivery = await deliver(self.bot, NewPost(guild.id, MODERATOR_NOTICE, "moderator_channel", text))
+        if delivery.state == "undelivered":
+            log.warning("Could not post a buddy notice in guild %s: %s", guild.id, delivery.reason)
             return False
         return True
 

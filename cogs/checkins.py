@@ -38,11 +38,13 @@ from bot.services.checkins import (
     TimezoneResult,
 )
 from bot.services.guidance import Passage
+from bot.services.outbox import CHECKIN_SHARE, NewPost
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
 from bot.tree import send_ephemeral
 from bot.views import DISCORD_CANNOT_DM, BaseModal, answer_failure
 from cogs.buddies import support_view
 from cogs.guidance import passage_embed
+from cogs.outbox import deliver
 
 __all__ = [
     "CHART_FILENAME",
@@ -477,12 +479,18 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         channel = guild.get_channel(result.share_channel_id)
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             return "📣 The check-in channel moderators chose no longer exists, so nothing was shared."
-        try:
-            await channel.send(
-                share_summary(member.mention, result.checkin), allowed_mentions=discord.AllowedMentions.none()
+        # Through the outbox: if Discord fails now, the summary is posted at the next attempt (never the note).
+        summary = share_summary(member.mention, result.checkin)
+        delivery = await deliver(self.bot, NewPost(guild.id, CHECKIN_SHARE, "checkin_channel", summary, member.id))
+        if delivery.state == "retrying":
+            return (
+                f"📣 Discord didn't take the summary just now; I'll post it in {channel.mention} shortly "
+                "(mood, craving and sober — not your note)."
             )
-        except discord.HTTPException as exc:
-            log.warning("Could not share a check-in in channel %s of guild %s: %s", channel.id, guild.id, exc)
+        if delivery.state == "undelivered":
+            log.warning(
+                "Could not share a check-in in channel %s of guild %s: %s", channel.id, guild.id, delivery.reason
+            )
             return f"📣 I couldn't post in {channel.mention} (I may lack permission there), so nothing was shared."
         return f"📣 Shared a short summary in {channel.mention}: mood, craving and sober — not your note."
 

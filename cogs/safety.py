@@ -313,6 +313,7 @@ ACTION_TEXT = {
     "buddy.reject": "rejected a buddy pair",
     "buddy.settings": "changed the buddy settings",
     ERASE_SERVER_ACTION: "erased all of the server's SoberPeers data",
+    "outbox.undelivered": "could not deliver a message, and gave up",
 }
 DETAIL_SHOWN = 80
 """The most characters of one value shown in the log (a crisis text is shortened)."""

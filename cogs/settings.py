@@ -11,8 +11,10 @@ from discord.ext import commands
 
 from bot.checks import is_moderator
 from bot.client import SoberPeersBot
+from bot.services.outbox import MODERATOR_NOTICE, NewPost
 from bot.services.server_settings import SETTINGS, Kind, ServerConfig, SettingValue
 from cogs.nudges import configure_nudges, show_quiet_members
+from cogs.outbox import deliver
 from cogs.privacy import confirm_server_erase
 from cogs.safety import open_crisis_resources_modal, show_audit_log
 
@@ -119,24 +121,29 @@ class Settings(commands.GroupCog, group_name="settings", group_description="The 
             await self._tell_moderators(guild, "\n".join(lines))
 
     async def _tell_moderators(self, guild: discord.Guild, text: str) -> None:
+        """Through the outbox (retried if Discord fails now; recorded in the audit log if it cannot be
+        delivered): in the moderators' channel, or to the owner by DM when there is none."""
         config = await self.bot.server_settings.get(guild.id)
         channel_id = config.snowflake("moderator_channel")
         channel = guild.get_channel_or_thread(channel_id) if channel_id is not None else None
-        try:
-            if isinstance(channel, discord.TextChannel | discord.Thread):
-                await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
-                return
-            if guild.owner_id is None:
-                log.warning("Guild %s has no moderators' channel and no known owner to tell: %s", guild.id, text)
-                return
-            owner = guild.owner or self.bot.get_user(guild.owner_id) or await self.bot.fetch_user(guild.owner_id)
-            await owner.send(
+        if isinstance(channel, discord.TextChannel | discord.Thread):
+            post = NewPost(guild.id, MODERATOR_NOTICE, "moderator_channel", text)
+        elif guild.owner_id is None:
+            log.warning("Guild %s has no moderators' channel and no known owner to tell: %s", guild.id, text)
+            return
+        else:
+            post = NewPost(
+                guild.id,
+                MODERATOR_NOTICE,
+                "owner",
                 f"{text}\n-# About your server **{discord.utils.escape_markdown(guild.name)}**: it has no "
                 "moderators' channel, so I'm telling you, its owner.",
-                allowed_mentions=discord.AllowedMentions.none(),
             )
-        except discord.HTTPException as exc:
-            log.warning("Could not tell the moderators of guild %s about a deleted setting: %s", guild.id, exc)
+        delivery = await deliver(self.bot, post)
+        if delivery.state == "undelivered":
+            log.warning(
+                "Could not tell the moderators of guild %s about a deleted setting: %s", guild.id, delivery.reason
+            )
 
     # ----------------------------------------------------------------------- checks
 

@@ -29,6 +29,7 @@ from discord.ext import commands
 from bot.client import SoberPeersBot
 from bot.db.connection import StorageError
 from bot.services.background import WakeableLoop
+from bot.services.outbox import MILESTONE, NewPost
 from bot.services.sobriety import (
     CELEBRATIONS_CHANNEL_SETTING,
     DueMilestone,
@@ -38,6 +39,7 @@ from bot.services.sobriety import (
 )
 from bot.timeutil import Clock
 from cogs.checkins import timezone_notice
+from cogs.outbox import deliver
 
 __all__ = [
     "CHECK_EVERY",
@@ -231,14 +233,13 @@ class Sobriety(commands.GroupCog, group_name="sobriety", group_description="Your
         return sent
 
     async def _announce(self, guild: discord.Guild, member: discord.Member, due: DueMilestone) -> bool:
-        channel = guild.get_channel(due.celebrations_channel_id) if due.celebrations_channel_id else None
-        if not isinstance(channel, discord.TextChannel | discord.Thread):
-            log.warning("Celebrations channel %s of guild %s no longer exists", due.celebrations_channel_id, guild.id)
-            return False
-        try:
-            await channel.send(announcement_text(member.mention, due), allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as exc:
-            log.warning("Could not post a milestone in channel %s of guild %s: %s", channel.id, guild.id, exc)
+        """The post in the celebrations channel, through the outbox: retried later if Discord fails now."""
+        post = NewPost(
+            guild.id, MILESTONE, "celebrations_channel", announcement_text(member.mention, due), user_id=member.id
+        )
+        delivery = await deliver(self.bot, post)
+        if delivery.state == "undelivered":
+            log.warning("Could not post a milestone in guild %s: %s", guild.id, delivery.reason)
             return False
         return True
 

@@ -48,12 +48,14 @@ from bot.db.repositories import buddies as buddies_repo
 from bot.db.repositories import checkins as checkins_repo
 from bot.db.repositories import guilds as guilds_repo
 from bot.db.repositories import nudges as nudges_repo
+from bot.db.repositories import outbox as outbox_repo
 from bot.db.repositories import privacy as repo
 from bot.db.repositories import safety as safety_repo
 from bot.db.repositories.guilds import ERASED_USER_ID
 from bot.services.buddies import BuddyService, Effect
 from bot.services.checkins import note_place
 from bot.services.localtime import epoch_day, format_hhmm, from_epoch_day
+from bot.services.outbox import KIND_LABELS
 from bot.services.safety import ALERT_INTERVAL
 from bot.services.server_settings import read_config
 from bot.timeutil import Clock, from_timestamp
@@ -361,6 +363,7 @@ class _Gathered:
     sos_alerts: dict[str, datetime]
     departed_at: datetime | None
     note_retention_days: int
+    outbox: list[outbox_repo.OutboxRow]
 
     @property
     def empty(self) -> bool:
@@ -372,6 +375,7 @@ class _Gathered:
             and not self.settings
             and not self.sos_alerts
             and self.departed_at is None
+            and not self.outbox
         )
 
 
@@ -385,6 +389,7 @@ def _gather(conn: sqlite3.Connection, guild_id: int, user_id: int) -> _Gathered:
         sos_alerts=safety_repo.member_alerts(conn, guild_id, user_id),
         departed_at=repo.departure_of(conn, guild_id, user_id),
         note_retention_days=read_config(conn, guild_id).integer(NOTE_RETENTION_SETTING),
+        outbox=outbox_repo.member_rows(conn, guild_id, user_id),
     )
 
 
@@ -495,6 +500,18 @@ class PrivacyService:
             "left_server": None
             if g.departed_at is None
             else {"left_at": _iso(g.departed_at), "erased_after": _iso(g.departed_at + DEPARTED_KEEP)},
+            # Posts about the member that Discord has not taken yet (retried for a day at most): the
+            # summaries and celebrations they chose to share, notices to the moderators naming them.
+            "pending_posts": [
+                {
+                    "what": KIND_LABELS.get(row.kind, row.kind),
+                    "content": row.content,
+                    "written_at": _iso(row.created_at),
+                    "attempts": row.attempts,
+                    "next_attempt_at": _iso(row.next_attempt_at),
+                }
+                for row in g.outbox
+            ],
             "moderation": {
                 "audit_log": [
                     {"action": e.action, "at": _iso(e.at), "you": "acted" if e.actor_id == user_id else "are named"}
@@ -531,6 +548,7 @@ class PrivacyService:
         rows += audit.erase_member(conn, guild_id, user_id, ERASED_USER_ID)
         rows += guilds_repo.erase_setter(conn, guild_id, user_id)
         rows += safety_repo.delete_member_alerts(conn, guild_id, user_id)
+        rows += outbox_repo.delete_member_rows(conn, guild_id, user_id)
         rows += int(repo.clear_departure(conn, guild_id, user_id))
         return rows, effects, reminder
 

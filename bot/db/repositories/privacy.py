@@ -99,10 +99,12 @@ _KNOWN = (
     "UNION SELECT buddy_id FROM buddy_pairs WHERE guild_id = ?1 "
     "UNION SELECT user_id FROM nudge_members WHERE guild_id = ?1 "
     "UNION SELECT user_id FROM nudge_steps WHERE guild_id = ?1 "
-    "UNION SELECT user_id FROM sos_alerts WHERE guild_id = ?1"
+    "UNION SELECT user_id FROM sos_alerts WHERE guild_id = ?1 "
+    "UNION SELECT user_id FROM outbox WHERE guild_id = ?1 AND user_id IS NOT NULL"
 )
 
 
 def known_members(conn: sqlite3.Connection, guild_id: int) -> set[int]:
-    """Every member the bot holds data about in the server (check-ins, sobriety, buddies, nudges, /sos)."""
+    """Every member the bot holds data about in the server (check-ins, sobriety, buddies, nudges, /sos,
+    posts about them still pending)."""
     return {int(r[0]) for r in conn.execute(_KNOWN, (guild_id,)).fetchall()}
