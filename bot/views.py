@@ -6,13 +6,26 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+import aiohttp
 import discord
 
 from bot.checks import is_moderator
 from bot.errors import UserError
 from bot.tree import describe_error, send_ephemeral
 
-__all__ = ["DISCORD_CANNOT_DM", "BaseModal", "BaseView", "DmOutcome", "Page", "PagedView", "answer_failure", "send_dm"]
+__all__ = [
+    "DISCORD_CANNOT_DM",
+    "SEND_ERRORS",
+    "TRANSPORT_ERRORS",
+    "BaseModal",
+    "BaseView",
+    "DmOutcome",
+    "Page",
+    "PagedView",
+    "answer_failure",
+    "is_closed_dms",
+    "send_dm",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +125,38 @@ DmOutcome = Literal["sent", "closed", "failed"]
 """What became of a direct message: sent, refused because the member's DMs are closed, or failed."""
 
 DISCORD_CANNOT_DM = 50007
+"""Discord's error code for "Cannot send messages to this user": the member's DMs are closed to the bot.
+Any other 403 is a failure like a 5xx (tried again at the next chance), not closed DMs."""
+
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, TimeoutError)
+"""What a send raises when the connection fails or is dropped without an answer: discord.py does not
+wrap these in ``discord.HTTPException``. Discord may still have created the message."""
+
+SEND_ERRORS: tuple[type[Exception], ...] = (discord.HTTPException, *TRANSPORT_ERRORS)
+"""Every way a send can fail: Discord's refusal or error, or no answer at all."""
 
 
-async def send_dm(user: discord.abc.Messageable, **kwargs: Any) -> DmOutcome:
-    """Send a direct message, telling closed DMs apart from other failures (never raises for them)."""
+def is_closed_dms(exc: discord.HTTPException) -> bool:
+    """Whether Discord refused a DM because the member's DMs are closed (and only that)."""
+    return isinstance(exc, discord.Forbidden) and exc.code == DISCORD_CANNOT_DM
+
+
+async def send_dm(user: discord.abc.Messageable, *, nonce: str | None = None, **kwargs: Any) -> DmOutcome:
+    """Send a direct message, telling closed DMs apart from other failures (never raises for them).
+
+    ``nonce`` (see :func:`bot.nonce.message_nonce`): the same for every attempt of the same message, so
+    that a retry after a lost answer gets the message Discord already created instead of a second one.
+    """
+    if nonce is not None:
+        kwargs["nonce"] = nonce
     try:
         await user.send(**kwargs)
-    except discord.Forbidden as exc:
-        if exc.code == DISCORD_CANNOT_DM:
-            return "closed"
-        log.warning("A DM was refused: %s", exc)
-        return "failed"
     except discord.HTTPException as exc:
+        if is_closed_dms(exc):
+            return "closed"
         log.warning("A DM could not be sent: %s", exc)
+        return "failed"
+    except TRANSPORT_ERRORS as exc:
+        log.warning("A DM could not be sent (no answer from Discord): %r", exc)
         return "failed"
     return "sent"

@@ -37,6 +37,7 @@ from discord.ext import commands
 
 from bot.client import SoberPeersBot
 from bot.errors import UserError
+from bot.nonce import message_nonce
 from bot.services.buddies import (
     MAX_BUDDIES_RANGE,
     Actor,
@@ -397,6 +398,12 @@ def _thread_opened_before(channel: discord.TextChannel, name: str) -> discord.Th
     return None
 
 
+def intro_nonce(pair: PairInfo, where_id: int, index: int) -> str:
+    """The nonce of an introduction message: per pair, recipient (or thread) and part (its embeds may
+    take several messages)."""
+    return message_nonce("intro", pair.guild_id, pair.pair_id, where_id, index)
+
+
 async def _has_posted(thread: discord.Thread) -> bool:
     """Whether the bot already posted in ``thread`` (its welcome)."""
     me = thread.guild.me
@@ -507,10 +514,10 @@ class EffectRunner:
         for who in (member, buddy):
             text = intro_dm_text(pair, who.id, guild.name)
             batches = _embed_batches(embeds)
-            outcome = await send_dm(who, content=text, embeds=batches[0])
-            for batch in batches[1:]:
+            outcome = await send_dm(who, content=text, embeds=batches[0], nonce=intro_nonce(pair, who.id, 0))
+            for index, batch in enumerate(batches[1:], start=1):
                 if outcome == "sent":
-                    outcome = await send_dm(who, embeds=batch)
+                    outcome = await send_dm(who, embeds=batch, nonce=intro_nonce(pair, who.id, index))
             outcomes[who.id] = outcome
         closed = tuple(uid for uid, outcome in outcomes.items() if outcome == "closed")
         failed = tuple(uid for uid, outcome in outcomes.items() if outcome == "failed")
@@ -583,14 +590,15 @@ class EffectRunner:
             await thread.add_user(member)
             await thread.add_user(buddy)
             batches = _embed_batches(embeds)
-            if not welcomed:
+            if not welcomed:  # thread creation takes no nonce; the welcome does (per pair)
                 await thread.send(
                     welcome_text(pair, guild.name),
                     embeds=batches[0],
                     allowed_mentions=discord.AllowedMentions(users=[member, buddy]),
+                    nonce=intro_nonce(pair, thread.id, 0),
                 )
-                for batch in batches[1:]:
-                    await thread.send(embeds=batch)
+                for index, batch in enumerate(batches[1:], start=1):
+                    await thread.send(embeds=batch, nonce=intro_nonce(pair, thread.id, index))
         except discord.HTTPException as exc:
             log.warning("Could not set up intro thread %s in guild %s: %s", thread.id, guild.id, exc)
             with contextlib.suppress(discord.HTTPException):

@@ -24,6 +24,7 @@ from discord.ext import commands
 
 from bot.client import SoberPeersBot
 from bot.errors import UserError
+from bot.nonce import message_nonce
 from bot.services.chart import render_history_chart
 from bot.services.checkins import (
     HISTORY_DAYS_DEFAULT,
@@ -41,7 +42,7 @@ from bot.services.guidance import Passage
 from bot.services.outbox import CHECKIN_SHARE, NewPost
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
 from bot.tree import send_ephemeral
-from bot.views import DISCORD_CANNOT_DM, BaseModal, answer_failure
+from bot.views import BaseModal, answer_failure, is_closed_dms
 from cogs.buddies import support_view
 from cogs.guidance import passage_embed
 from cogs.outbox import deliver
@@ -249,6 +250,11 @@ def reminder_dm_text(guild_name: str) -> str:
         "Tap your mood below and I'll ask the rest in a moment. Only you see your answers.\n"
         "-# To stop these reminders, use /checkin reminder-off in the server."
     )
+
+
+def reminder_nonce(due: DueReminder) -> str:
+    """The reminder DM's nonce: one per member, server and local day (the same at its next chance)."""
+    return message_nonce("reminder", due.guild_id, due.user_id, due.day.isoformat())
 
 
 async def buddy_support_view(client: discord.Client, guild_id: int, user_id: int) -> discord.ui.View | None:
@@ -505,11 +511,12 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             log.info("Not reminding member %s of guild %s: no longer there", due.user_id, due.guild_id)
             await self.reminders.pause_reminder(due.guild_id, due.user_id, LEFT_SERVER_REASON)
             return True
+        nonce = reminder_nonce(due)
         try:
-            await member.send(reminder_dm_text(guild.name), view=ReminderView(guild.id))
+            await member.send(reminder_dm_text(guild.name), view=ReminderView(guild.id), nonce=nonce)
         except discord.Forbidden as exc:
-            if exc.code != DISCORD_CANNOT_DM:
-                log.warning("Reminder DM to member %s refused: %s", due.user_id, exc)
+            if not is_closed_dms(exc):
+                raise  # refused for another reason than closed DMs: given back, tried again at the next chance
             return False
         log.info("Sent the check-in reminder of member %s in guild %s", due.user_id, due.guild_id)
         return True

@@ -29,6 +29,7 @@ from discord.ext import commands
 from bot.client import SoberPeersBot
 from bot.db.repositories.nudges import StepRow
 from bot.errors import UserError
+from bot.nonce import message_nonce
 from bot.services.activity import ActivityBuffer, ActivityFlusher
 from bot.services.nudges import (
     MAX_PAUSE_DAYS,
@@ -49,7 +50,7 @@ from bot.services.nudges import (
     SweepReport,
 )
 from bot.services.safety import read_crisis_resources
-from bot.views import PagedView, answer_failure
+from bot.views import SEND_ERRORS, PagedView, answer_failure, send_dm
 from cogs.checkins import crisis_embed
 from cogs.guidance import quote
 
@@ -493,34 +494,33 @@ class Nudges(commands.GroupCog, group_name="nudges", group_description="A gentle
             # The server's crisis resources, the same text as /sos and the check-in replies.
             resources = await self.bot.db.read(lambda conn: read_crisis_resources(conn, action.guild_id))
             embeds = [embed, crisis_embed(resources)]
-            return await self._dm(member, embeds=embeds, view=nudge_view(action.guild_id, action.spell))
+            view = nudge_view(action.guild_id, action.spell)
+            return await self._dm(member, embeds=embeds, view=view, nonce=step_nonce(action))
         if action.step == STEP_BUDDY:
             buddy = guild.get_member(action.target_id)
             if buddy is None:
                 return "gone"
             name = member.display_name if member is not None else str(action.user_id)
-            return await self._dm(buddy, embed=buddy_note_embed(guild.name, f"<@{action.user_id}>", name, action))
+            note = buddy_note_embed(guild.name, f"<@{action.user_id}>", name, action)
+            return await self._dm(buddy, embed=note, nonce=step_nonce(action))
         channel = guild.get_channel(action.target_id)
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             return "no_channel"
         name = member.display_name if member is not None else str(action.user_id)
+        notice = moderator_notice_embed(f"<@{action.user_id}>", name, action)
         try:
-            await channel.send(embed=moderator_notice_embed(f"<@{action.user_id}>", name, action))
-        except discord.HTTPException as exc:
-            log.warning("Could not post a quiet-member notice in channel %s: %s", channel.id, exc)
+            await channel.send(embed=notice, nonce=step_nonce(action))
+        except SEND_ERRORS as exc:
+            log.warning("Could not post a quiet-member notice in channel %s: %r", channel.id, exc)
             return "failed"
         return "sent"
 
     @staticmethod
-    async def _dm(member: discord.Member, **kwargs: Any) -> str:
-        try:
-            await member.send(**kwargs)
-        except discord.Forbidden:
-            return "dm_closed"
-        except discord.HTTPException as exc:
-            log.warning("Could not DM member %s: %s", member.id, exc)
-            return "failed"
-        return "sent"
+    async def _dm(member: discord.Member, *, nonce: str, **kwargs: Any) -> str:
+        """A step's DM: only Discord's "cannot DM this user" (50007) is closed DMs (the ladder moves on);
+        any other refusal is a failure, claimed again by the next sweep."""
+        outcome = await send_dm(member, nonce=nonce, **kwargs)
+        return "dm_closed" if outcome == "closed" else outcome
 
     async def find_delivered(self, action: NudgeAction) -> bool | None:
         """Whether the step's message (its reference in the footer) is among the recent messages of
@@ -604,6 +604,11 @@ class Nudges(commands.GroupCog, group_name="nudges", group_description="A gentle
         assert interaction.guild_id is not None
         status = await self.service.status(interaction.guild_id, interaction.user.id)
         await interaction.response.send_message(status_text(status), ephemeral=True)
+
+
+def step_nonce(action: NudgeAction) -> str:
+    """The nonce of a step's message: the same for every attempt at that step of that quiet spell."""
+    return message_nonce("nudge", action.guild_id, action.user_id, action.spell, action.step)
 
 
 def _carries(embeds: Sequence[discord.Embed], ref: str) -> bool:

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 import discord
@@ -31,6 +31,7 @@ from bot.checks import is_moderator
 from bot.client import SoberPeersBot
 from bot.db.repositories.audit import AuditEntry
 from bot.errors import UserError
+from bot.nonce import message_nonce
 from bot.services.privacy import ERASE_SERVER_ACTION, ERASED_USER_ID
 from bot.services.safety import (
     AUDIT_PAGE_SIZE,
@@ -43,7 +44,7 @@ from bot.services.safety import (
     SafetyService,
 )
 from bot.services.server_settings import SETTINGS, SETTINGS_CHANGED, Kind
-from bot.views import BaseModal, PagedView, answer_failure, send_dm
+from bot.views import SEND_ERRORS, BaseModal, PagedView, answer_failure, send_dm
 from cogs.checkins import crisis_embed
 
 __all__ = [
@@ -82,6 +83,14 @@ OFFER = (
     "I can also let your buddy or the moderators know that you need support now. I'll ask you before sending anything."
 )
 NOBODY = discord.AllowedMentions.none()
+SOS_RETRY_MEMORY = timedelta(minutes=10)
+"""How long an /sos that reached nobody is remembered, so that pressing again reuses its nonces."""
+
+
+def sos_nonce(alert: Alert, started: datetime, recipient_id: int) -> str:
+    """The nonce of one /sos message: per member, kind, start of that /sos, and recipient (a buddy or
+    the moderators' channel)."""
+    return message_nonce("sos", alert.guild_id, alert.user_id, alert.kind.value, int(started.timestamp()), recipient_id)
 
 
 def _ts(moment: datetime, style: str = "R") -> str:
@@ -474,6 +483,8 @@ class Safety(commands.Cog):
     def __init__(self, bot: SoberPeersBot) -> None:
         self.bot = bot
         self.service = SafetyService(bot.db, bot.clock)
+        self._unsent: dict[tuple[int, int, str], datetime] = {}
+        """(server, member, kind) → when an /sos that reached nobody started (see :meth:`_started`)."""
 
     async def cog_load(self) -> None:
         """Handle the buttons and the select of ``/sos`` messages, also those sent before a restart."""
@@ -578,19 +589,44 @@ class Safety(commands.Cog):
             return
         await interaction.response.edit_message(content=SENDING, view=None)
         delivered = False
+        started = self._started(alert)
         try:
             if kind is AlertKind.BUDDY:
-                outcomes = await self._tell_buddies(guild, member, alert)
+                outcomes = await self._tell_buddies(guild, member, alert, started)
                 delivered = "sent" in outcomes.values()
                 text = buddy_result_text(outcomes)
             else:
-                delivered = await self._tell_moderators(guild, member, alert)
+                delivered = await self._tell_moderators(guild, member, alert, started)
                 text = moderators_result_text(delivered, guild.name)
         finally:
             await self.service.settle_alert(alert, delivered=delivered)
+            self._settled(alert, started, delivered=delivered)
         await interaction.edit_original_response(content=text)
 
-    async def _tell_buddies(self, guild: discord.Guild, member: discord.Member, alert: Alert) -> dict[int, DmOutcome]:
+    def _started(self, alert: Alert) -> datetime:
+        """When this /sos started: its claim, or that of the member's last one, of the same kind, that
+        reached nobody less than :data:`SOS_RETRY_MEMORY` ago (pressing again after "nothing was sent" is
+        the same /sos, so its messages get the same nonces: one Discord created unseen is not repeated)."""
+        assert alert.sent_at is not None
+        earlier = self._unsent.get((alert.guild_id, alert.user_id, alert.kind.value))
+        if earlier is not None and alert.sent_at - earlier <= SOS_RETRY_MEMORY:
+            return earlier
+        return alert.sent_at
+
+    def _settled(self, alert: Alert, started: datetime, *, delivered: bool) -> None:
+        key = (alert.guild_id, alert.user_id, alert.kind.value)
+        if delivered:
+            self._unsent.pop(key, None)
+            return
+        assert alert.sent_at is not None
+        now = alert.sent_at
+        for stale in [k for k, at in self._unsent.items() if now - at > SOS_RETRY_MEMORY]:
+            del self._unsent[stale]
+        self._unsent[key] = started
+
+    async def _tell_buddies(
+        self, guild: discord.Guild, member: discord.Member, alert: Alert, started: datetime
+    ) -> dict[int, DmOutcome]:
         outcomes: dict[int, DmOutcome] = {}
         text = buddy_alert_text(member.id, member.display_name, guild.name)
         only_the_member = discord.AllowedMentions(everyone=False, users=[member], roles=False, replied_user=False)
@@ -603,22 +639,29 @@ class Safety(commands.Cog):
                     outcomes[buddy_id] = "gone"
                     continue
             outcomes[buddy_id] = await send_dm(
-                buddy, content=text, embed=crisis_embed(alert.resources), allowed_mentions=only_the_member
+                buddy,
+                content=text,
+                embed=crisis_embed(alert.resources),
+                allowed_mentions=only_the_member,
+                nonce=sos_nonce(alert, started, buddy_id),
             )
         log.info("Guild %s: /sos alert to %d buddies: %s", guild.id, len(outcomes), sorted(outcomes.values()))
         return outcomes
 
-    async def _tell_moderators(self, guild: discord.Guild, member: discord.Member, alert: Alert) -> bool:
+    async def _tell_moderators(
+        self, guild: discord.Guild, member: discord.Member, alert: Alert, started: datetime
+    ) -> bool:
         channel = guild.get_channel(alert.channel_id) if alert.channel_id is not None else None
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             log.warning(
                 "Guild %s: the moderators' channel %s is not a text channel I can see", guild.id, alert.channel_id
             )
             return False
+        text = moderator_alert_text(member.id, member.display_name)
         try:
-            await channel.send(moderator_alert_text(member.id, member.display_name), allowed_mentions=NOBODY)
-        except discord.HTTPException as exc:
-            log.warning("Guild %s: could not post a /sos notice in channel %s: %s", guild.id, channel.id, exc)
+            await channel.send(text, allowed_mentions=NOBODY, nonce=sos_nonce(alert, started, channel.id))
+        except SEND_ERRORS as exc:
+            log.warning("Guild %s: could not post a /sos notice in channel %s: %r", guild.id, channel.id, exc)
             return False
         return True
 

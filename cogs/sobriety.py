@@ -28,6 +28,7 @@ from discord.ext import commands
 
 from bot.client import SoberPeersBot
 from bot.db.connection import StorageError
+from bot.nonce import message_nonce
 from bot.services.background import WakeableLoop
 from bot.services.outbox import MILESTONE, NewPost
 from bot.services.sobriety import (
@@ -38,6 +39,7 @@ from bot.services.sobriety import (
     SobrietyStatus,
 )
 from bot.timeutil import Clock
+from bot.views import send_dm
 from cogs.checkins import timezone_notice
 from cogs.outbox import deliver
 
@@ -122,6 +124,11 @@ def milestone_dm_text(guild_name: str, due: DueMilestone) -> str:
 def announcement_text(member_mention: str, due: DueMilestone) -> str:
     """The short post in the celebrations channel (the member chose ``announce``)."""
     return f"🎉 {member_mention} reached **{due.milestone.label} sober** today. Congratulations!"
+
+
+def milestone_nonce(due: DueMilestone) -> str:
+    """The milestone DM's nonce: one per member, server, sobriety date and milestone."""
+    return message_nonce("milestone", due.guild_id, due.user_id, due.since.isoformat(), due.milestone.days)
 
 
 def seconds_until_next_check(now: datetime, every: timedelta = CHECK_EVERY) -> float:
@@ -217,16 +224,14 @@ class Sobriety(commands.GroupCog, group_name="sobriety", group_description="Your
         if guild is None or member is None:
             log.info("Milestone of member %s in guild %s not celebrated: no longer there", due.user_id, due.guild_id)
             return False
-        sent = False
-        try:
-            await member.send(milestone_dm_text(guild.name, due))
-            sent = True
-        except discord.Forbidden:
-            log.info("Milestone DM to member %s skipped: their DMs are closed", due.user_id)
-        except discord.HTTPException as exc:
-            log.warning("Milestone DM to member %s failed, will retry: %s", due.user_id, exc)
+        outcome = await send_dm(member, content=milestone_dm_text(guild.name, due), nonce=milestone_nonce(due))
+        if outcome == "failed":  # any refusal but closed DMs, or no answer: the next check sends it
+            log.warning("Milestone DM to member %s failed, will retry", due.user_id)
             await self.sobriety.release_celebration(due)
             return False
+        sent = outcome == "sent"
+        if not sent:
+            log.info("Milestone DM to member %s skipped: their DMs are closed", due.user_id)
         if due.announce and due.celebrations_channel_id is not None:
             sent = await self._announce(guild, member, due) or sent
         log.info("Celebrated %s of member %s in guild %s", due.milestone.label, due.user_id, due.guild_id)
