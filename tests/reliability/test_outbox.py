@@ -6,6 +6,7 @@ retried; what was pending when the bot stopped is posted after it starts again."
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -217,3 +218,28 @@ async def test_what_was_pending_when_the_bot_stopped_is_posted_after_it_starts(
         await standin.wait_for(lambda: posts(scene.checkins))
         await until_idle(scene)
         assert len(posts(scene.checkins)) == 1 and pending(scene) == []
+
+
+async def test_privacy_export_shows_a_pending_summary_and_delete_removes_it(scene: Scene) -> None:
+    """A refused summary waits in the outbox: alice's export lists it (never the note); after /privacy
+    delete it is gone and the next attempt posts nothing."""
+    await scene.standin.invoke(scene.mod, "settings checkin-channel", {"channel": scene.checkins})
+    refuse(scene, scene.checkins, "503")
+    await share_a_checkin(scene)
+    answer = await scene.standin.invoke(scene.alice, "privacy export")
+    ((_, data),) = answer.files
+    (waiting,) = json.loads(data)["pending_posts"]
+    assert waiting["what"] == "a shared check-in summary" and waiting["attempts"] == 1
+    assert "only for me" not in waiting["content"]
+    question = await scene.standin.invoke(scene.alice, "privacy delete")
+    message = question.response
+    assert message is not None
+    (erase,) = [
+        c["custom_id"] for row in message.components for c in row["components"] if c["label"] == "Erase my data"
+    ]
+    await scene.standin.press_button(scene.alice.user, question, erase)
+    await scene.standin.wait_for(lambda: message.content != "Erasing…")
+    assert pending(scene) == []
+    await next_attempt(scene, timedelta(hours=1))
+    assert posts(scene.checkins) == []
+    assert len(scene.standin.requests_to("POST", f"/channels/{scene.checkins.id}/messages")) == 1
