@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from pathlib import Path
 from bench.core import seeded
 from bot.db.connection import Database
 from bot.db.migrations import MIGRATIONS_DIR, migrate
+from bot.services.checkins import compute_streak_row
 from bot.services.localtime import epoch_day, next_local_occurrence, zone_for
 from bot.services.sobriety import milestone_after
 
@@ -52,7 +53,7 @@ __all__ = [
     "plan",
 ]
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bump when the generated data change: cached data sets are rebuilt."""
 
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
@@ -295,6 +296,32 @@ def checkin_rows(p: Plan) -> Iterator[tuple[int, int, int, int, int, int, None, 
             yield (g, uid, day, mood, craving, sober, None, 72_000 + int(rand() * 7200))
 
 
+CheckinTuple = tuple[int, int, int, int, int, int, None, int]
+
+
+def with_streaks(rows: Iterable[CheckinTuple], streaks: dict[int, tuple[int, int, int]]) -> Iterator[CheckinTuple]:
+    """The check-in rows (one server, primary-key order) passed through, and meanwhile each member's stored
+    streaks (``checkin_streaks``: first and last day of the latest run, longest run) put in ``streaks``,
+    computed by the bot's own :func:`~bot.services.checkins.compute_streak_row` over their days."""
+    user: int | None = None
+    days: list[int] = []
+    for row in rows:
+        if row[1] != user:
+            if user is not None:
+                streaks[user] = _streak_tuple(days)
+            user, days = row[1], []
+        days.append(row[2])
+        yield row
+    if user is not None:
+        streaks[user] = _streak_tuple(days)
+
+
+def _streak_tuple(days: list[int]) -> tuple[int, int, int]:
+    streak = compute_streak_row(days)
+    assert streak is not None
+    return (streak.run_start, streak.run_end, streak.longest)
+
+
 def _sobriety_rows(p: Plan) -> Iterator[tuple[int, int, int, int, int, int, int]]:
     rng = seeded(p.spec.seed + 3)
     for uid in sorted(p.sobriety):
@@ -355,6 +382,7 @@ _INSERT_CHECKIN = (
     "INSERT INTO checkins (guild_id, user_id, day, mood, craving, sober, note, recorded_offset) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_STREAK = "INSERT INTO checkin_streaks (guild_id, user_id, run_start, run_end, longest) VALUES (?, ?, ?, ?, ?)"
 _INSERT_CHECKIN_MEMBER = (
     "INSERT INTO checkin_members (guild_id, user_id, timezone, tz_notice_shown) VALUES (?, ?, ?, ?)"
 )
@@ -419,7 +447,9 @@ def _write(conn: sqlite3.Connection, p: Plan, parts: Parts) -> None:
         [(GUILD_ID, key, str(value), now - 300 * DAY) for key, value in settings.items()],
     )
     if parts.checkins:
-        conn.executemany(_INSERT_CHECKIN, checkin_rows(p))
+        streaks: dict[int, tuple[int, int, int]] = {}
+        conn.executemany(_INSERT_CHECKIN, with_streaks(checkin_rows(p), streaks))
+        conn.executemany(_INSERT_STREAK, [(GUILD_ID, uid, *streak) for uid, streak in streaks.items()])
         conn.executemany(
             _INSERT_CHECKIN_MEMBER,
             [(GUILD_ID, uid, p.timezones.get(uid), 1) for uid in p.participants],
@@ -476,6 +506,7 @@ async def build(db: Database, p: Plan, parts: Parts = Parts()) -> None:
 _COUNTS = {
     "checkins": "SELECT count(*) FROM checkins",
     "checkin_members": "SELECT count(*) FROM checkin_members",
+    "checkin_streaks": "SELECT count(*) FROM checkin_streaks",
     "sobriety": "SELECT count(*) FROM sobriety",
     "nudge_members": "SELECT count(*) FROM nudge_members",
     "buddy_members": "SELECT count(*) FROM buddy_members",
@@ -490,11 +521,19 @@ def check_dataset(conn: sqlite3.Connection, p: Plan, parts: Parts = Parts()) -> 
     counts = {table: int(conn.execute(sql).fetchone()[0]) for table, sql in _COUNTS.items()}
     expected: dict[str, int] = {}
     if parts.checkins:
+        streaks: dict[int, tuple[int, int, int]] = {}
         expected.update(
             checkin_members=len(p.participants),
+            checkin_streaks=len(p.participants),
             sobriety=len(p.sobriety),
-            checkins=sum(1 for _ in checkin_rows(p)),
+            checkins=sum(1 for _ in with_streaks(checkin_rows(p), streaks)),
         )
+        stored = conn.execute(
+            "SELECT user_id, run_start, run_end, longest FROM checkin_streaks WHERE guild_id = ?", (GUILD_ID,)
+        )
+        differ = sum(1 for uid, *streak in stored.fetchall() if streaks.get(int(uid)) != tuple(streak))
+        counts["streaks_differing"] = differ
+        expected["streaks_differing"] = 0
     if parts.nudges:
         expected["nudge_members"] = len(p.user_ids)
         due = conn.execute(

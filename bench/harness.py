@@ -74,6 +74,7 @@ class Recorder:
         answer), which the latencies leave out with the network."""
         self._ids = payloads.Snowflakes()
         self._dm_channels: dict[int, int] = {}
+        self._file_waiters: dict[str, asyncio.Future[float]] = {}
 
     def clear(self) -> None:
         """Forget what was recorded."""
@@ -89,6 +90,17 @@ class Recorder:
         self.requests.append(request)
         if request.token is not None:
             self.by_token.setdefault(request.token, []).append(request)
+            waiter = self._file_waiters.get(request.token) if request.files else None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(time.perf_counter())
+
+    def expect_files(self, token: str) -> asyncio.Future[float]:
+        """A future of the time the bot sends files for the interaction with ``token`` (a follow-up
+        after the answer, such as ``/checkin history``'s chart)."""
+        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._file_waiters[token] = waiter
+        waiter.add_done_callback(lambda _: self._file_waiters.pop(token, None))
+        return waiter
 
     def _message(self, channel_id: int, body: JSON | None, files: Sequence[tuple[str, int]], *, flags: int = 0) -> JSON:
         """The message Discord answers with (what discord.py then parses)."""

@@ -14,9 +14,11 @@ The few microseconds the recorder spends in Discord's place (reading a request, 
 answer) are left out of the latencies, like the network; building and serialising the request,
 and parsing Discord's answer, are discord.py's work and count.
 
-``/checkin history`` is measured here for its numbers: the chart (its own case) is replaced by a
-PNG rendered beforehand, still drawn on a worker thread as the cog does. ``/checkin history``
-with the real chart is the chart case.
+``/checkin history`` is measured here for its numbers, answered in the interaction's callback; the
+chart follows as a follow-up, which is waited for and checked before the next command but not
+counted (in a burst the charts are sent amid the other commands). Its PNG is rendered beforehand,
+still handed to a worker thread as the cog does. ``/checkin history`` with the real chart, until
+the follow-up carrying it is sent, is the chart case.
 """
 
 from __future__ import annotations
@@ -57,11 +59,13 @@ def _checkin_saved(responses: list[Request]) -> bool:
 
 
 def _history_answered(responses: list[Request]) -> bool:
-    followups = [r for r in responses if r.path.startswith("/webhooks/") and r.body is not None]
-    if not followups or followups[-1].body is None:
-        return False
-    embeds = followups[-1].body.get("embeds") or []
-    return bool(embeds) and str(embeds[0].get("title", "")).startswith("Your check-ins") and bool(followups[-1].files)
+    """The numbers in the callback, privately, then one private follow-up with the chart's PNG."""
+    data = _callback_data(responses)
+    embeds = data.get("embeds") or []
+    numbers = bool(embeds) and str(embeds[0].get("title", "")).startswith("Your check-ins")
+    followups = [r for r in responses if not r.path.endswith("/callback") and r.body is not None]
+    charts = [r for r in followups if r.files and r.body is not None and int(r.body.get("flags") or 0) & 64]
+    return numbers and int(data.get("flags") or 0) & 64 != 0 and len(followups) == len(charts) == 1
 
 
 def _buddy_status_answered(responses: list[Request]) -> bool:
@@ -99,6 +103,8 @@ class Command:
     options: Callable[[random.Random], list[JSON]]
     answered: Callable[[list[Request]], bool]
     available: Callable[[Harness], bool] = lambda harness: True
+    follows: bool = False
+    """Files follow the answer (the history's chart): waited for before checking, not counted."""
 
 
 def _has_buddy_cog(harness: Harness) -> bool:
@@ -107,7 +113,9 @@ def _has_buddy_cog(harness: Harness) -> bool:
 
 COMMANDS = (
     Command("checkin today", "checkin_today", lambda p: p.participants, _checkin_options, _checkin_saved),
-    Command("checkin history", "checkin_history", lambda p: p.participants, lambda rng: [], _history_answered),
+    Command(
+        "checkin history", "checkin_history", lambda p: p.participants, lambda rng: [], _history_answered, follows=True
+    ),
     Command("buddy status", "buddy_status", _buddy_members, lambda rng: [], _buddy_status_answered, _has_buddy_cog),
     Command(
         "peersupport quote",
@@ -161,7 +169,10 @@ async def sequential(harness: Harness, command: Command, uids: list[int], rng: r
     latencies = []
     for uid in uids:
         frame, token = harness.command_frame(uid, command.label, command.options(rng))
+        files = harness.recorder.expect_files(token) if command.follows else None
         latencies.append(await harness.run_command(frame, token))
+        if files is not None:
+            await asyncio.wait_for(files, 10.0)
         if not command.answered(harness.responses(token)):
             raise BenchError(f"/{command.label} answered wrongly: {[r.body for r in harness.responses(token)]!r}")
     harness.recorder.clear()
@@ -171,9 +182,12 @@ async def sequential(harness: Harness, command: Command, uids: list[int], rng: r
 async def burst(harness: Harness, command: Command, uids: list[int], rng: random.Random) -> list[float]:
     """All at once: each one's latency from their common arrival, in seconds."""
     frames = [harness.command_frame(uid, command.label, command.options(rng)) for uid in uids]
+    files = [harness.recorder.expect_files(token) for _, token in frames] if command.follows else []
     start = time.perf_counter()
     arrived = [(token, harness.arrive(frame, token)[1]) for frame, token in frames]
     done = [await harness.finished(token, waiter) for token, waiter in arrived]
+    if files:
+        await asyncio.wait_for(asyncio.gather(*files), 10.0)
     for token, _ in arrived:
         if not command.answered(harness.responses(token)):
             raise BenchError(f"/{command.label} answered wrongly in a burst")

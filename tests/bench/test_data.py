@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from bench.data import KINDS, NOW, Spec, check_dataset, dataset, plan
+from bench.data import GUILD_ID, KINDS, NOW, Spec, check_dataset, dataset, plan
 from bot.db.connection import Database
+from bot.db.repositories.checkins import checkin_days, get_streak
+from bot.services.checkins import compute_streak_row
 
 
 def test_the_plan_has_the_documented_shares() -> None:
@@ -57,6 +60,30 @@ async def test_a_built_data_set_holds_what_its_plan_says(tmp_path: Path) -> None
             ).fetchone()[0]
         )
         assert late == 0  # nothing after "now"
+    finally:
+        await db.close()
+
+
+async def test_the_stored_streaks_are_those_of_the_checkins_and_checked(tmp_path: Path) -> None:
+    """Each participant's ``checkin_streaks`` row is what the bot computes from their days in the
+    database; a wrong row fails :func:`check_dataset`."""
+    path, p = await dataset(tmp_path, Spec.quick(500))
+    db = await Database.open(path)
+    try:
+
+        def compare(conn: sqlite3.Connection) -> int:
+            for uid in p.participants:
+                assert get_streak(conn, GUILD_ID, uid) == compute_streak_row(checkin_days(conn, GUILD_ID, uid))
+            return len(p.participants)
+
+        assert await db.read(compare) == 100
+        await db.transaction(
+            lambda conn: conn.execute(
+                "UPDATE checkin_streaks SET longest = longest + 1 WHERE user_id = ?", (p.participants[0],)
+            )
+        )
+        with pytest.raises(AssertionError, match="streaks_differing"):
+            await db.read(lambda conn: check_dataset(conn, p))
     finally:
         await db.close()
 

@@ -352,6 +352,24 @@ async def test_reminder_dm_mood_button_and_modal_complete_the_checkin(scene: Sce
     assert (checkin.mood, checkin.craving, checkin.sober, checkin.note) == (2, 7, True, "long day")
 
 
+async def test_a_quick_checkin_from_the_reminder_continues_the_streak(scene: Scene) -> None:
+    """Two days of /checkin today, then the third day's mood button and form: 3 days in a row, and the
+    history shows the same streak."""
+    await check_in(scene, scene.alice)
+    scene.clock.advance(days=1)
+    await check_in(scene, scene.alice)
+    await scene.standin.invoke(scene.alice, "checkin reminder", {"time": "18:30"})
+    await fire_reminders(scene, days=1, hours=3, minutes=31)  # the third day, 18:31
+    dm = scene.alice.dms_from_bot()[-1]
+    opened = await press_mood(scene, scene.alice, dm, 4)
+    done = await scene.standin.submit_modal(scene.alice.user, opened, {"craving": ["1"], "sober": ["yes"]})
+    assert "🔥 3 days in a row (your longest: 3 days)." in done.content
+    history = await scene.standin.invoke(scene.alice, "checkin history", {"days": 7})
+    fields = {field["name"]: field["value"] for field in history.embeds[0]["fields"]}
+    assert (fields["Current streak"], fields["Longest streak"]) == ("3 days", "3 days")
+    await scene.standin.wait_for(lambda: history.followups, timeout=10)
+
+
 async def test_no_reminder_once_checked_in_and_one_a_day(scene: Scene) -> None:
     """No DM on a day already checked in; the next day's comes; never two on one day."""
     await scene.standin.invoke(scene.carl, "checkin reminder", {"time": "20:00"})

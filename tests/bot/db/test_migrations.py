@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from bot.db.migrations import (
     schema_version,
     split_statements,
 )
+from bot.db.repositories.checkins import StreakRow
+from bot.services.checkins import compute_streak_row
 
 
 def _schema(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -119,3 +122,38 @@ def test_schema_version_of_missing_file_is_zero(tmp_path: Path) -> None:
     """A database that does not exist yet is at version 0, and is not created by looking."""
     assert read_schema_version(tmp_path / "none.sqlite3") == 0
     assert not (tmp_path / "none.sqlite3").exists()
+
+
+async def test_0008_backfills_every_members_streaks_from_their_checkins(tmp_path: Path) -> None:
+    """Upgrading a database with check-ins (version 7) stores each member's streaks (latest run, longest
+    run) as computed from their days, per server; a member without a check-in gets no row."""
+    rng = random.Random(8)
+    patterns: dict[tuple[int, int], list[int]] = {
+        (1, 10): [100],
+        (1, 11): [90, 91, 92, 93, 95, 96, 100],  # longest before the latest run
+        (1, 12): [95, 96, 97, 98],
+        (2, 11): [50, 52, 54],  # the same member in another server
+    }
+    for user in range(20, 60):
+        patterns[(1, user)] = sorted(rng.sample(range(1_000, 1_400), rng.randrange(1, 300)))
+    async with await Database.open(tmp_path / "db.sqlite3") as database:
+        await migrate(database, target=7)
+
+        def fill(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT INTO guilds (guild_id, joined_at) VALUES (?, 0)", [(1,), (2,)])
+            conn.execute("INSERT INTO checkin_members (guild_id, user_id, timezone) VALUES (1, 13, 'UTC')")
+            conn.executemany(
+                "INSERT INTO checkins (guild_id, user_id, day, mood, recorded_offset) VALUES (?, ?, ?, 3, 0)",
+                [(guild, user, day) for (guild, user), days in patterns.items() for day in days],
+            )
+
+        await database.transaction(fill)
+        await migrate(database)
+        stored = await database.read(
+            lambda conn: {
+                (int(r[0]), int(r[1])): StreakRow(int(r[2]), int(r[3]), int(r[4]))
+                for r in conn.execute("SELECT guild_id, user_id, run_start, run_end, longest FROM checkin_streaks")
+            }
+        )
+    assert stored == {key: compute_streak_row(days) for key, days in patterns.items()}
+    assert stored[(1, 11)] == StreakRow(100, 100, 4) and (1, 13) not in stored
