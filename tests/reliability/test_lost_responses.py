@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from bot.services.safety import Alert, AlertKind, AlertStatus
+from cogs.buddies import Buddies
 from cogs.safety import Safety, sos_nonce
 from tests.e2e import Scene
 from tests.reliability.support import cog, fast_backoff, query
@@ -20,6 +21,7 @@ from tests.reliability.test_discord_faults import (
     attempts,
     check_milestones,
     fire_reminders,
+    groups_with_volunteer,
     sweep_nudges,
 )
 
@@ -211,3 +213,21 @@ async def test_a_milestone_dm_refused_with_another_403_is_sent_at_the_next_check
     assert len(milestone.sent(scene)) == 1
     await check_milestones(scene)
     assert len(milestone.sent(scene)) == 1
+
+
+# --------------------------------------------------------------------------- thread creation (no nonce)
+
+
+async def test_a_dropped_answer_to_opening_the_thread_is_carried_on_by_the_sweep(scene: Scene) -> None:
+    """Thread creation takes no nonce: the thread is opened but the connection drops. Nothing is
+    recorded; the sweep finds that thread by its name and introduces the pair there: one thread, one
+    welcome, no DMs."""
+    await groups_with_volunteer(scene, intro_channel=True)
+    scene.standin.lose_response("POST", f"/channels/{scene.intros.id}/threads", None)
+    await scene.standin.invoke(scene.beth, "buddy request")
+    (thread,) = scene.standin.threads_created
+    assert (await cog(scene, "Buddies", Buddies).run_sweep_now()).introduced == 1
+    assert scene.standin.threads_created == [thread]
+    assert {scene.alice.id, scene.beth.id} <= set(thread.member_ids)
+    assert len(thread.bot_messages()) == 1
+    assert scene.alice.dms_from_bot() == [] and scene.beth.dms_from_bot() == []
