@@ -407,7 +407,8 @@ _INSERT_BUDDY_MEMBER = (
 )
 _INSERT_BUDDY_ROLE = "INSERT INTO buddy_member_roles (guild_id, role_id, user_id) VALUES (?, ?, ?)"
 _INSERT_QUEUE = (
-    "INSERT INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin) VALUES (?, ?, ?, ?, 'request')"
+    "INSERT INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin, group_role_id) "
+    "VALUES (?, ?, ?, ?, 'request', ?)"
 )
 _INSERT_VOLUNTEER = (
     "INSERT INTO buddy_volunteers (guild_id, user_id, available, max_buddies, since, updated_at) "
@@ -479,7 +480,10 @@ def _write(conn: sqlite3.Connection, p: Plan, parts: Parts) -> None:
         rng = seeded(p.spec.seed + 5)
         conn.executemany(
             _INSERT_QUEUE,
-            [(GUILD_ID, uid, now - rng.randrange(3600, 60 * DAY), int(rng.random() < 0.05)) for uid in p.waiting],
+            [
+                (GUILD_ID, uid, now - rng.randrange(3600, 60 * DAY), int(rng.random() < 0.05), p.group_of[uid])
+                for uid in p.waiting
+            ],
         )
         conn.executemany(
             _INSERT_VOLUNTEER,

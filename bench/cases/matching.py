@@ -30,7 +30,9 @@ def _snapshot(conn: sqlite3.Connection) -> tuple[int, list[tuple[Any, ...]]]:
     last = int(conn.execute("SELECT coalesce(max(pair_id), 0) FROM buddy_pairs").fetchone()[0])
     queue = [
         tuple(r)
-        for r in conn.execute("SELECT guild_id, user_id, queued_at, first_in_line, origin FROM buddy_queue").fetchall()
+        for r in conn.execute(
+            "SELECT guild_id, user_id, queued_at, first_in_line, origin, group_role_id FROM buddy_queue"
+        ).fetchall()
     ]
     return last, queue
 
@@ -38,8 +40,8 @@ def _snapshot(conn: sqlite3.Connection) -> tuple[int, list[tuple[Any, ...]]]:
 def _restore(conn: sqlite3.Connection, last: int, queue: list[tuple[Any, ...]]) -> None:
     conn.execute("DELETE FROM buddy_pairs WHERE pair_id > ?", (last,))
     conn.executemany(
-        "INSERT OR REPLACE INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin, group_role_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         queue,
     )
 

@@ -905,8 +905,7 @@ class BuddyService:
 
         def read(conn: sqlite3.Connection) -> StatusResult:
             settings = read_settings(conn, guild_id)
-            groups = set(repo.list_groups(conn, guild_id))
-            held = facts.role_ids & groups
+            held = repo.groups_among(conn, guild_id, facts.role_ids)
             group = next(iter(held)) if len(held) == 1 else None
             links: list[BuddyLink] = []
             awaiting = False
@@ -923,7 +922,7 @@ class BuddyService:
                         status=pair.status,
                     )
                 )
-            w = _Work(conn, guild_id, now, settings, frozenset(groups))
+            w = _Work(conn, guild_id, now, settings, held)  # (no matching runs in this read)
             waiting = self._place(w, facts.user_id)
             offer = self._volunteer_info(w, facts.user_id, facts.joined_at)
             return StatusResult(
@@ -1557,10 +1556,8 @@ class BuddyService:
     def _match(self, w: _Work, groups: Collection[int] | None) -> list[PairInfo]:
         """Run the matcher (for ``groups``, or all) and store its pairs: active and introduced, or
         proposed to the moderators with ``require_approval``."""
-        waiting = [
-            Waiting(uid, group, queued_at, bool(first))
-            for uid, group, queued_at, first in repo.matching_waiting(w.conn, w.guild_id, groups)
-        ]
+        # Rows straight into the matcher's named tuples (first_in_line stays 0 or 1).
+        waiting = list(map(Waiting._make, repo.matching_waiting(w.conn, w.guild_id, groups)))
         if not waiting:
             return []
         cutoff = w.now - timedelta(days=w.settings.volunteer_min_days)
@@ -1571,12 +1568,12 @@ class BuddyService:
         if not volunteers:
             return []
         current = repo.matching_current(w.conn, w.guild_id, groups)
-        past = repo.matching_past(w.conn, w.guild_id, groups)
+        by_user = {entry.user_id: entry for entry in waiting}
+        past = repo.matching_past(w.conn, w.guild_id, groups, by_user.keys())
         pairs = match(waiting, volunteers, current, past, w.settings.max_buddies)
         if not pairs:
             return []
         status = "proposed" if w.settings.require_approval else "active"
-        by_user = {entry.user_id: entry for entry in waiting}
         rows = [
             (p.member_id, p.buddy_id, p.group, by_user[p.member_id].queued_at, by_user[p.member_id].first_in_line)
             for p in pairs
@@ -1622,7 +1619,7 @@ class BuddyService:
         entry = repo.queue_entry(w.conn, w.guild_id, user_id)
         if entry is None:
             return None
-        place = repo.queue_place(w.conn, w.guild_id, user_id)
+        place = repo.place_in_group(w.conn, w.guild_id, entry)
         (reason,) = self._wait_reasons(w, [entry])
         return QueuePlace(
             queued_at=entry.queued_at,

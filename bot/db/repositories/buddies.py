@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "get_pair",
     "get_volunteer",
     "group_roles_of",
+    "groups_among",
     "guild_known",
     "insert_pair",
     "insert_pairs",
@@ -62,6 +64,7 @@ __all__ = [
     "pairs_of",
     "pairs_to_introduce",
     "partners_of",
+    "place_in_group",
     "queue_entry",
     "queue_place",
     "record_introduction",
@@ -124,6 +127,16 @@ def remove_group(conn: sqlite3.Connection, guild_id: int, role_id: int) -> list[
     conn.execute("DELETE FROM buddy_groups WHERE guild_id = ? AND role_id = ?", (guild_id, role_id))
     refresh_group_columns(conn, guild_id, holders)
     return holders
+
+
+def groups_among(conn: sqlite3.Connection, guild_id: int, role_ids: Iterable[int]) -> frozenset[int]:
+    """Which of these roles are the server's matching groups (a member's roles: a few key lookups,
+    not every group of the server)."""
+    rows = conn.execute(
+        "SELECT role_id FROM buddy_groups WHERE guild_id = ? AND role_id IN (SELECT value FROM json_each(?))",
+        (guild_id, _ids(role_ids)),
+    ).fetchall()
+    return frozenset(int(r[0]) for r in rows)
 
 
 def list_groups(conn: sqlite3.Connection, guild_id: int) -> list[int]:
@@ -208,7 +221,9 @@ def set_member_groups(conn: sqlite3.Connection, guild_id: int, user_id: int, rol
 
 
 def refresh_group_columns(conn: sqlite3.Connection, guild_id: int, user_ids: Iterable[int]) -> None:
-    """Recompute group_count and group_role_id of these members from the roles they hold."""
+    """Recompute group_count and group_role_id of these members from the roles they hold (and the
+    copy of group_role_id in their queue entry, if they wait)."""
+    wanted = _ids(user_ids)
     conn.execute(
         "UPDATE buddy_members SET "
         "group_count = (SELECT count(*) FROM buddy_member_roles r "
@@ -216,7 +231,13 @@ def refresh_group_columns(conn: sqlite3.Connection, guild_id: int, user_ids: Ite
         "group_role_id = (SELECT CASE WHEN count(*) = 1 THEN min(r.role_id) END FROM buddy_member_roles r "
         "  WHERE r.guild_id = buddy_members.guild_id AND r.user_id = buddy_members.user_id) "
         "WHERE guild_id = ? AND user_id IN (SELECT value FROM json_each(?))",
-        (guild_id, _ids(user_ids)),
+        (guild_id, wanted),
+    )
+    conn.execute(
+        "UPDATE buddy_queue SET group_role_id = (SELECT m.group_role_id FROM buddy_members m "
+        "  WHERE m.guild_id = buddy_queue.guild_id AND m.user_id = buddy_queue.user_id) "
+        "WHERE guild_id = ? AND user_id IN (SELECT value FROM json_each(?))",
+        (guild_id, wanted),
     )
 
 
@@ -230,7 +251,9 @@ def members_holding(conn: sqlite3.Connection, guild_id: int, role_id: int) -> li
 
 
 def mark_left(conn: sqlite3.Connection, guild_id: int, user_id: int, now: datetime) -> None:
-    """Record that the member left the server; they stop offering to be a buddy."""
+    """Record that the member left the server; they stop offering to be a buddy and waiting for one
+    (a member who left is never in the queue, so matching reads the queue alone)."""
+    dequeue(conn, guild_id, [user_id])
     conn.execute(
         "UPDATE buddy_members SET left_at = ?, updated_at = ? WHERE guild_id = ? AND user_id = ?",
         (to_timestamp(now), to_timestamp(now), guild_id, user_id),
@@ -302,7 +325,8 @@ def enqueue(
     """Put the member in the queue; True if they were not waiting yet. A member already waiting
     keeps their place, moved to the head of the line if ``first_in_line``."""
     cursor = conn.execute(
-        "INSERT INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin) VALUES (?, ?, ?, ?, ?) "
+        "INSERT INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin, group_role_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, (SELECT group_role_id FROM buddy_members WHERE guild_id = ?1 AND user_id = ?2)) "
         "ON CONFLICT (guild_id, user_id) DO NOTHING",
         (guild_id, user_id, to_timestamp(queued_at), int(first_in_line), origin),
     )
@@ -331,23 +355,19 @@ def queue_place(conn: sqlite3.Connection, guild_id: int, user_id: int) -> tuple[
     """(place, waiting): the member's 1-based place among the waiting members of their group, and how
     many wait in it. None if they do not wait or have no group."""
     entry = queue_entry(conn, guild_id, user_id)
-    if entry is None or entry.group_role_id is None:
+    return None if entry is None else place_in_group(conn, guild_id, entry)
+
+
+def place_in_group(conn: sqlite3.Connection, guild_id: int, entry: QueueRow) -> tuple[int, int] | None:
+    """(place, waiting) of a queue entry (from :func:`queue_entry`) among the waiting members of its
+    group: a count over the group's range of ``buddy_queue_by_group``. None without a group."""
+    if entry.group_role_id is None:
         return None
     row = conn.execute(
         "SELECT count(*), "
-        "sum(q.first_in_line > ? OR (q.first_in_line = ? AND (q.queued_at < ? OR "
-        "    (q.queued_at = ? AND q.user_id <= ?)))) "
-        "FROM buddy_queue q JOIN buddy_members m ON m.guild_id = q.guild_id AND m.user_id = q.user_id "
-        "WHERE q.guild_id = ? AND m.group_role_id = ?",
-        (
-            int(entry.first_in_line),
-            int(entry.first_in_line),
-            to_timestamp(entry.queued_at),
-            to_timestamp(entry.queued_at),
-            user_id,
-            guild_id,
-            entry.group_role_id,
-        ),
+        "sum(first_in_line > ?1 OR (first_in_line = ?1 AND (queued_at < ?2 OR (queued_at = ?2 AND user_id <= ?3)))) "
+        "FROM buddy_queue WHERE guild_id = ?4 AND group_role_id = ?5",
+        (int(entry.first_in_line), to_timestamp(entry.queued_at), entry.user_id, guild_id, entry.group_role_id),
     ).fetchone()
     return int(row[1]), int(row[0])
 
@@ -559,9 +579,10 @@ def insert_pairs(
         return []
     stamp = to_timestamp(now)
     started = stamp if status == "active" else None
-    # One statement for the lot: the rows travel as one JSON array, inserted in array order. The
-    # caller holds the write lock, so nothing else inserts meanwhile and the new rowids are the
-    # ones right above the current maximum, in order.
+    # One statement for the lot: the rows travel as one JSON array, inserted in array order (measured
+    # faster than executemany or multi-row VALUES statements). The caller holds the write lock, so
+    # nothing else inserts meanwhile and the new rowids are the ones right above the current
+    # maximum, in order.
     before = int(conn.execute("SELECT coalesce(max(pair_id), 0) FROM buddy_pairs").fetchone()[0])
     conn.execute(
         "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, queued_at, "
@@ -778,7 +799,7 @@ def pairs_to_introduce(conn: sqlite3.Connection, guild_id: int) -> list[PairRow]
 
 # --------------------------------------------------------------------------- matching inputs
 
-_IN_GROUPS = " AND m.group_role_id IN (SELECT value FROM json_each(?))"
+_IN_GROUPS = " AND group_role_id IN (SELECT value FROM json_each(?))"
 
 
 def _tuples(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -789,25 +810,24 @@ def _tuples(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[A
     return cursor.execute(sql, params).fetchall()
 
 
-def _scope(sql: str, params: list[Any], groups: Collection[int] | None) -> tuple[str, list[Any]]:
-    if groups is None:
-        return sql, params
-    return sql + _IN_GROUPS, [*params, _ids(groups)]
-
-
 def matching_waiting(
     conn: sqlite3.Connection, guild_id: int, groups: Collection[int] | None = None
 ) -> list[tuple[int, int, int, int]]:
-    """(user_id, group_role_id, queued_at, first_in_line) of waiting members in one group, in
-    queue order; only ``groups`` if given."""
-    sql, params = _scope(
-        "SELECT q.user_id, m.group_role_id, q.queued_at, q.first_in_line FROM buddy_queue q "
-        "JOIN buddy_members m ON m.guild_id = q.guild_id AND m.user_id = q.user_id "
-        "WHERE q.guild_id = ? AND m.group_role_id IS NOT NULL AND m.left_at IS NULL",
-        [guild_id],
-        groups,
+    """(user_id, group_role_id, queued_at, first_in_line) of waiting members in one group: all of them
+    in queue order, or only ``groups``, by group and in queue order within each. From the queue's
+    indexes alone (its copy of the group; a member who left is never in the queue)."""
+    sql = (
+        "SELECT user_id, group_role_id, queued_at, first_in_line FROM buddy_queue "
+        "WHERE guild_id = ? AND group_role_id IS NOT NULL"
     )
-    return _tuples(conn, sql + _QUEUE_ORDER, params)
+    if groups is None:  # buddy_queue_order
+        return _tuples(conn, sql + " ORDER BY first_in_line DESC, queued_at, user_id", [guild_id])
+    # buddy_queue_by_group: SQLite would otherwise walk the whole queue in order for a few groups.
+    return _tuples(
+        conn,
+        sql + _IN_GROUPS + " ORDER BY group_role_id, first_in_line DESC, queued_at, user_id",
+        [guild_id, _ids(groups)],
+    )
 
 
 def matching_volunteers(
@@ -819,13 +839,16 @@ def matching_volunteers(
     For some groups, the group's members are read first (through ``buddy_members_by_group``) and
     their offers looked up, so one group costs its members, not every volunteer of the server."""
     if groups is not None:
+        # The group's members from the index alone (g), their offers (v), and only the volunteers'
+        # member rows (m): the members who wait or are supported cost an index step and one probe.
         return _tuples(
             conn,
-            "SELECT v.user_id, m.group_role_id, m.joined_at, v.max_buddies FROM buddy_members m "
-            "CROSS JOIN buddy_volunteers v ON v.guild_id = m.guild_id AND v.user_id = m.user_id "
-            "WHERE m.guild_id = ? AND m.group_role_id IS NOT NULL "
-            "AND m.group_role_id IN (SELECT value FROM json_each(?)) AND m.left_at IS NULL "
-            "AND m.joined_at <= ? AND v.available = 1",
+            "SELECT v.user_id, m.group_role_id, m.joined_at, v.max_buddies FROM buddy_members g "
+            "CROSS JOIN buddy_volunteers v ON v.guild_id = g.guild_id AND v.user_id = g.user_id "
+            "CROSS JOIN buddy_members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id "
+            "WHERE g.guild_id = ? AND g.group_role_id IS NOT NULL "
+            "AND g.group_role_id IN (SELECT value FROM json_each(?)) AND v.available = 1 "
+            "AND m.left_at IS NULL AND m.joined_at <= ?",
             [guild_id, _ids(groups), to_timestamp(joined_before)],
         )
     return _tuples(
@@ -845,27 +868,52 @@ def matching_current(
     sql = "SELECT member_id, buddy_id FROM buddy_pairs WHERE guild_id = ? AND status IN ('proposed', 'active')"
     params: list[Any] = [guild_id]
     if groups is not None:
-        sql += " AND group_role_id IN (SELECT value FROM json_each(?))"
+        sql += _IN_GROUPS
         params.append(_ids(groups))
     return _tuples(conn, sql, params)
 
 
+_PAST_SCAN_PER_WAITING = 4
+"""Reading the server's past pairs in one range costs about a quarter of looking up one waiting
+member's (both ways round): worth it while there are at most this many past pairs per waiting member."""
+
+
 def matching_past(
-    conn: sqlite3.Connection, guild_id: int, groups: Collection[int] | None = None
+    conn: sqlite3.Connection,
+    guild_id: int,
+    groups: Collection[int] | None = None,
+    waiting: Collection[int] | None = None,
 ) -> list[tuple[int, int]]:
-    """(member_id, buddy_id) of ended or rejected pairs involving a waiting member (of ``groups``)."""
-    sql, params = _scope(
-        "SELECT q.user_id FROM buddy_queue q JOIN buddy_members m ON m.guild_id = q.guild_id "
-        "AND m.user_id = q.user_id WHERE q.guild_id = ?",
-        [guild_id],
-        groups,
-    )
+    """(member_id, buddy_id) of ended or rejected pairs involving a waiting member (of ``groups``).
+
+    ``waiting``: the ids of those waiting members, when the caller has read them. Then, for the whole
+    server (``groups`` None), the server's past pairs are read in one range of ``buddy_pairs_past``
+    (stopping as soon as there are more than a few per waiting member) and those of a waiting member
+    kept; otherwise, and for some groups, each waiting member's past pairs are looked up (CROSS JOIN:
+    never a scan of the server's past pairs, which grow with every pairing, for a few members)."""
+    if groups is None and waiting is not None:
+        limit = _PAST_SCAN_PER_WAITING * len(waiting)
+        rows: list[tuple[int, int]] = _tuples(
+            conn,
+            "SELECT member_id, buddy_id FROM buddy_pairs WHERE guild_id = ? AND status IN ('ended', 'rejected') "
+            "LIMIT ?",
+            [guild_id, limit + 1],
+        )
+        if len(rows) <= limit:
+            ids = waiting if isinstance(waiting, AbstractSet) else set(waiting)
+            return [r for r in rows if r[0] in ids or r[1] in ids]
+    sql = "SELECT user_id FROM buddy_queue WHERE guild_id = ?"
+    params: list[Any] = [guild_id]
+    if groups is not None:
+        sql += _IN_GROUPS
+        params.append(_ids(groups))
     return _tuples(
         conn,
         f"WITH w (user_id) AS ({sql}) "  # noqa: S608 (constant fragments; values are bound)
-        "SELECT p.member_id, p.buddy_id FROM w JOIN buddy_pairs p ON p.guild_id = ? AND p.member_id = w.user_id "
-        "  AND p.status IN ('ended', 'rejected') "
-        "UNION ALL SELECT p.member_id, p.buddy_id FROM w JOIN buddy_pairs p ON p.guild_id = ? "
+        "SELECT p.member_id, p.buddy_id FROM w CROSS JOIN buddy_pairs p ON p.guild_id = ? "
+        "  AND p.member_id = w.user_id AND p.status IN ('ended', 'rejected') "
+        "UNION ALL SELECT p.member_id, p.buddy_id FROM w CROSS JOIN buddy_pairs p INDEXED BY buddy_pairs_by_buddy "
+        "  ON p.guild_id = ? "
         "  AND p.buddy_id = w.user_id AND p.status IN ('ended', 'rejected')",
         [*params, guild_id, guild_id],
     )

@@ -520,6 +520,53 @@ async def test_run_matching_covers_every_group(svc: BuddyService, db: Database) 
     assert report.still_waiting == 1 and not report.proposed
 
 
+async def test_run_matching_never_remakes_a_past_pair(svc: BuddyService, db: Database) -> None:
+    """A run over every group (which reads the server's past pairs at once) passes over a past
+    partner and takes the next volunteer; the member of a pair that ended waits for someone new."""
+    await volunteer(svc, 2, MEN)
+    await volunteer(svc, 12, WOMEN)
+    await svc.request(G, facts(1, MEN))
+    await svc.request(G, facts(11, WOMEN))
+    await svc.end(G, 2, 1)  # the volunteer ends it: the member is queued again, first in line
+    await svc.end(G, 12, 11)
+    assert sorted(await queue_ids(db)) == [1, 11]
+    before = await svc.status(G, facts(1, MEN))
+    assert before.waiting is not None and before.waiting.reason is WaitReason.ONLY_PAST_PARTNERS
+
+    def offer(conn: sqlite3.Connection) -> None:
+        for uid, group in ((4, MEN), (14, WOMEN)):
+            repo.upsert_member(conn, G, uid, START - timedelta(days=100), START)
+            repo.set_member_groups(conn, G, uid, [group])
+            repo.set_volunteer(conn, G, uid, True, None, START)
+
+    await db.transaction(offer)
+    report = await svc.run_matching(G)
+    assert sorted((p.member_id, p.buddy_id) for p in report.made) == [(1, 4), (11, 14)]
+    assert report.still_waiting == 0
+
+
+async def test_status_place_follows_a_group_change_while_waiting(
+    svc: BuddyService, db: Database, clock: FakeClock
+) -> None:
+    """A waiting member who moves to another group keeps their time and is counted in the new line."""
+    await svc.request(G, facts(1, MEN))
+    clock.advance(minutes=1)
+    await svc.request(G, facts(3, WOMEN))
+    clock.advance(minutes=1)
+    await svc.request(G, facts(2, MEN))
+    await svc.member_updated(G, facts(2, WOMEN))
+    moved = await svc.status(G, facts(2, WOMEN))
+    stayed = await svc.status(G, facts(1, MEN))
+    assert moved.waiting is not None and stayed.waiting is not None
+    assert (moved.waiting.place, moved.waiting.of) == (2, 2)
+    assert moved.waiting.queued_at == START + timedelta(minutes=2)
+    assert (stayed.waiting.place, stayed.waiting.of) == (1, 1)
+    await svc.member_updated(G, facts(2))  # no group any more: waits, without a place
+    lost = await svc.status(G, facts(2))
+    assert lost.waiting is not None and lost.waiting.place is None
+    assert lost.waiting.reason is WaitReason.NO_GROUP
+
+
 # =========================================================================== /buddy end
 
 

@@ -506,3 +506,161 @@ async def test_guild_known(db: Database) -> None:
     assert await db.read(lambda c: repo.guild_known(c, 99)) is False
     await db.transaction(lambda c: guilds.ensure_guild(c, 99, NOW))
     assert await db.read(lambda c: repo.guild_known(c, 99)) is True
+
+
+# --------------------------------------------------------------------------- the queue's copy of the group (0010)
+
+
+def _queue_groups(conn: sqlite3.Connection, guild: int = G) -> dict[int, int | None]:
+    rows = conn.execute("SELECT user_id, group_role_id FROM buddy_queue WHERE guild_id = ?", (guild,)).fetchall()
+    return {int(r[0]): r[1] for r in rows}
+
+
+async def test_queue_keeps_the_members_group_in_step(db: Database) -> None:
+    """The queue's group is the member's when queued, follows role changes and a removed group."""
+
+    def work(conn: sqlite3.Connection) -> list[dict[int, int | None]]:
+        groups(conn)
+        member(conn, 1, (MEN,))
+        member(conn, 2, ())
+        member(conn, 3, (MEN, WOMEN))
+        member(conn, 4, (WOMEN,))
+        for uid in (1, 2, 3, 4):
+            repo.enqueue(conn, G, uid, NOW, "request")
+        seen = [_queue_groups(conn)]
+        repo.set_member_groups(conn, G, 1, [WOMEN])
+        repo.set_member_groups(conn, G, 2, [MEN])
+        repo.set_member_groups(conn, G, 3, [WOMEN])
+        seen.append(_queue_groups(conn))
+        repo.remove_group(conn, G, WOMEN)
+        seen.append(_queue_groups(conn))
+        return seen
+
+    queued, changed, removed = await run(db, work)
+    assert queued == {1: MEN, 2: None, 3: None, 4: WOMEN}
+    assert changed == {1: WOMEN, 2: MEN, 3: WOMEN, 4: WOMEN}
+    assert removed == {1: None, 2: MEN, 3: None, 4: None}
+
+
+async def test_queue_group_matches_members_after_any_change(db: Database) -> None:
+    """Whatever the order of role changes and queueing, the queue's copy equals buddy_members'."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[int, int | None, int | None]]:
+        groups(conn)
+        for uid in range(1, 7):
+            member(conn, uid, (MEN,) if uid % 2 else (WOMEN,))
+        for uid in (1, 2, 3):
+            repo.enqueue(conn, G, uid, NOW, "request")
+        repo.set_member_groups(conn, G, 2, [MEN, WOMEN])
+        repo.set_member_groups(conn, G, 4, [MEN])
+        repo.enqueue(conn, G, 4, NOW, "auto")
+        repo.enqueue(conn, G, 2, NOW, "requeue", first_in_line=True)
+        rows = conn.execute(
+            "SELECT q.user_id, q.group_role_id, m.group_role_id FROM buddy_queue q "
+            "JOIN buddy_members m ON m.guild_id = q.guild_id AND m.user_id = q.user_id ORDER BY q.user_id"
+        ).fetchall()
+        return [(int(r[0]), r[1], r[2]) for r in rows]
+
+    rows = await run(db, work)
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    assert all(ours == theirs for _, ours, theirs in rows)
+
+
+async def test_leaving_takes_the_member_out_of_the_queue(db: Database) -> None:
+    """A member who left is never waiting: mark_left dequeues them too."""
+
+    def work(conn: sqlite3.Connection) -> tuple[bool, int, list[tuple[int, int, int, int]]]:
+        groups(conn)
+        member(conn, 1, (MEN,))
+        member(conn, 2, (MEN,))
+        repo.enqueue(conn, G, 1, NOW, "request")
+        repo.enqueue(conn, G, 2, NOW, "request")
+        repo.mark_left(conn, G, 1, NOW)
+        return repo.queue_entry(conn, G, 1) is None, repo.count_queue(conn, G), repo.matching_waiting(conn, G)
+
+    gone, count, waiting = await run(db, work)
+    assert gone and count == 1
+    assert waiting == [(2, MEN, to_timestamp(NOW), 0)]
+
+
+async def test_place_in_group_counts_only_the_group(db: Database) -> None:
+    """The place counts the waiting members of the entry's group before it, first in line first."""
+
+    def work(conn: sqlite3.Connection) -> list[tuple[int, int] | None]:
+        groups(conn)
+        for uid in range(1, 8):
+            member(conn, uid, (MEN,) if uid != 4 else (WOMEN,))
+            repo.enqueue(conn, G, uid, NOW + timedelta(minutes=10 - uid), "request")
+        repo.enqueue(conn, G, 6, NOW, "requeue", first_in_line=True)
+        member(conn, 8, ())
+        repo.enqueue(conn, G, 8, NOW, "request")
+        out = []
+        for uid in (1, 4, 5, 6, 7, 8):
+            entry = repo.queue_entry(conn, G, uid)
+            assert entry is not None
+            out.append(repo.place_in_group(conn, G, entry))
+        return out
+
+    # MEN, queue order: 6 (first in line), 7, 5, 3, 2, 1; WOMEN: 4 alone; 8 has no group.
+    assert await run(db, work) == [(6, 6), (1, 1), (3, 6), (1, 6), (2, 6), None]
+
+
+async def test_matching_waiting_orders_all_or_by_group(db: Database) -> None:
+    """All groups come in queue order; some groups by group, in queue order within each."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
+        groups(conn)
+        for uid in range(1, 7):
+            member(conn, uid, (MEN,) if uid % 2 else (WOMEN,))
+            repo.enqueue(conn, G, uid, NOW + timedelta(minutes=uid), "request", first_in_line=uid == 6)
+        every = [r[0] for r in repo.matching_waiting(conn, G)]
+        some = [r[0] for r in repo.matching_waiting(conn, G, [WOMEN, MEN])]
+        return every, some
+
+    every, some = await run(db, work)
+    assert every == [6, 1, 2, 3, 4, 5]
+    assert some == [1, 3, 5, 6, 2, 4]  # MEN (501) first, then WOMEN, each in queue order
+
+
+@pytest.mark.parametrize("past_pairs", [1, 3, 20])
+async def test_matching_past_same_pairs_by_range_or_lookups(db: Database, past_pairs: int) -> None:
+    """Read in one range (few past pairs per waiting member) or member by member (many), the past
+    pairs of the waiting members are the same, both ways round, and nobody else's."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+        groups(conn)
+        for uid in (1, 2, 3):
+            member(conn, uid, (MEN,))
+            repo.enqueue(conn, G, uid, NOW, "request")
+        for index in range(past_pairs):
+            a, b = 100 + index, 200 + index
+            first = repo.insert_pair(conn, G, 1, a, MEN, status="active", now=NOW)  # waiting member supported
+            repo.close_pair(conn, G, first, "ended", NOW, None, "x")
+            second = repo.insert_pair(conn, G, b, 2, MEN, status="proposed", now=NOW)  # waiting member supports
+            repo.close_pair(conn, G, second, "rejected", NOW, None, "x")
+            third = repo.insert_pair(conn, G, a, b, MEN, status="active", now=NOW)  # nobody waiting
+            repo.close_pair(conn, G, third, "ended", NOW, None, "x")
+        repo.insert_pair(conn, G, 3, 300, MEN, status="active", now=NOW)  # live, not past
+        withdrawn = repo.insert_pair(conn, G, 3, 301, MEN, status="proposed", now=NOW)
+        repo.close_pair(conn, G, withdrawn, "withdrawn", NOW, None, "x")
+        waiting = [r[0] for r in repo.matching_waiting(conn, G)]
+        return (
+            sorted(repo.matching_past(conn, G, None, waiting)),
+            sorted(repo.matching_past(conn, G)),
+            sorted(repo.matching_past(conn, G, [MEN])),
+        )
+
+    by_range, looked_up, one_group = await run(db, work)
+    expected = sorted([(1, 100 + i) for i in range(past_pairs)] + [(200 + i, 2) for i in range(past_pairs)])
+    assert by_range == looked_up == one_group == expected
+
+
+async def test_groups_among(db: Database) -> None:
+    """Only the roles that are groups of this server are kept."""
+
+    def work(conn: sqlite3.Connection) -> tuple[frozenset[int], frozenset[int]]:
+        groups(conn)
+        repo.add_group(conn, G + 1, 777, NOW, 1)
+        return repo.groups_among(conn, G, [MEN, 777, 5]), repo.groups_among(conn, G, [])
+
+    assert await run(db, work) == (frozenset({MEN}), frozenset())
