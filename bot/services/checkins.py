@@ -157,7 +157,9 @@ class HistoryDay:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """A member's check-ins over the last ``len(days)`` local days (today included), with the numbers."""
+    """A member's check-ins over the last ``len(days)`` local days (today included), with the numbers.
+
+    Its check-ins carry no note (a history never shows one, so none is read or opened)."""
 
     days: tuple[HistoryDay, ...]
     checkins: int
@@ -481,7 +483,10 @@ class CheckinService:
             here = member_time(conn, guild_id, user_id, now)
             last = here.today_day
             first = last - days + 1
-            rows = {row.day: self._checkin(row) for row in repo.checkins_between(conn, guild_id, user_id, first, last)}
+            rows = {
+                day: Checkin(from_epoch_day(day), mood, craving, sober, None, recorded_at)
+                for day, mood, craving, sober, recorded_at in repo.history_rows(conn, guild_id, user_id, first, last)
+            }
             streaks = streaks_of(repo.get_streak(conn, guild_id, user_id), last)
             entries = tuple(HistoryDay(from_epoch_day(d), rows.get(d)) for d in range(first, last + 1))
             made = list(rows.values())

@@ -267,9 +267,16 @@ def _pair_entry(pair: buddies_repo.PairRow, user_id: int) -> dict[str, Any]:
 
 
 def _checkin_sections(data: checkins_repo.MemberData) -> dict[str, Any]:
-    """Timezone, reminder, sobriety date and milestones."""
-    member, reminder, sobriety = data.member, data.reminder, data.sobriety
+    """Streaks, timezone, reminder, sobriety date and milestones."""
+    member, reminder, sobriety, streak = data.member, data.reminder, data.sobriety, data.streak
     return {
+        "streaks_kept": None
+        if streak is None
+        else {
+            "latest_run_from": _day(streak.run_start),
+            "latest_run_to": _day(streak.run_end),
+            "longest_run_days": streak.longest,
+        },
         "timezone": None
         if member is None
         else {"timezone": member.timezone, "told_timezone_not_set": member.tz_notice_shown},

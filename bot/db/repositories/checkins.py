@@ -1,4 +1,5 @@
-"""SQL for check-ins, members' timezones, reminders and the sobriety counter (migration 0002).
+"""SQL for check-ins, members' timezones, reminders and the sobriety counter (migration 0002), and the
+stored streaks (migration 0008).
 
 Plain functions of a ``sqlite3.Connection``, run inside a service's unit of work. Every query
 is parameterised and scoped by ``guild_id``. Days are epoch days (see
@@ -40,6 +41,7 @@ __all__ = [
     "get_sobriety",
     "get_streak",
     "has_checkin",
+    "history_rows",
     "insert_celebration",
     "mark_timezone_notice_shown",
     "member_data",
@@ -216,15 +218,36 @@ def checkins_between(
     return [_checkin(row) for row in rows]
 
 
+def history_rows(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, first_day: int, last_day: int
+) -> list[tuple[int, int, int | None, bool | None, datetime]]:
+    """``(day, mood, craving, sober, recorded_at)`` of the member's check-ins from ``first_day`` to
+    ``last_day`` inclusive, oldest first: what a history shows and charts, never the note.
+
+    Plain tuples (no ``sqlite3.Row``, no :class:`CheckinRow`): a history reads up to 90 of them."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
+        "SELECT day, mood, craving, sober, recorded_offset FROM checkins "
+        "WHERE guild_id = ? AND user_id = ? AND day BETWEEN ? AND ? ORDER BY day",
+        (guild_id, user_id, first_day, last_day),
+    ).fetchall()
+    return [
+        (day, mood, craving, None if sober is None else bool(sober), from_timestamp(day * _SECONDS_PER_DAY + offset))
+        for day, mood, craving, sober, offset in rows
+    ]
+
+
 _DAYS_OLDEST_FIRST = "SELECT day FROM checkins WHERE guild_id = ? AND user_id = ? ORDER BY day ASC"
 _DAYS_NEWEST_FIRST = "SELECT day FROM checkins WHERE guild_id = ? AND user_id = ? ORDER BY day DESC"
 
 
 def checkin_days(conn: sqlite3.Connection, guild_id: int, user_id: int, *, newest_first: bool = False) -> list[int]:
-    """Every local day the member checked in, in order.
+    """Every local day the member checked in, in order (to compute the streaks again, which is rare:
+    they are stored, see :func:`get_streak`).
 
     Read as plain tuples (the connection's row factory makes a ``sqlite3.Row`` per day, a third of
-    the cost for a year of days, and this runs on every check-in)."""
+    the cost for a year of days)."""
     query = _DAYS_NEWEST_FIRST if newest_first else _DAYS_OLDEST_FIRST
     cursor = conn.cursor()
     cursor.row_factory = None
@@ -557,6 +580,8 @@ class MemberData:
     reminder: ReminderRow | None
     sobriety: SobrietyRow | None
     milestones: list[MilestoneRow]
+    streak: StreakRow | None = None
+    """Kept from the check-ins (present exactly when there are some)."""
 
     @property
     def empty(self) -> bool:
@@ -571,8 +596,8 @@ class MemberData:
 
 
 def member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberData:
-    """The member's check-ins (oldest first, notes in their stored form), timezone, reminder, sobriety
-    date and celebrated milestones in this server; every query goes through a primary key."""
+    """The member's check-ins (oldest first, notes in their stored form), stored streaks, timezone,
+    reminder, sobriety date and celebrated milestones in this server; every query goes through a primary key."""
     rows = conn.execute(
         _CHECKIN_SELECT + "WHERE guild_id = ? AND user_id = ? ORDER BY day", (guild_id, user_id)
     ).fetchall()
@@ -587,6 +612,7 @@ def member_data(conn: sqlite3.Connection, guild_id: int, user_id: int) -> Member
         reminder=get_reminder(conn, guild_id, user_id),
         sobriety=get_sobriety(conn, guild_id, user_id),
         milestones=[MilestoneRow(int(r[0]), int(r[1]), from_timestamp(int(r[2]))) for r in milestones],
+        streak=get_streak(conn, guild_id, user_id),
     )
 
 

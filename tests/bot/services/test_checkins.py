@@ -438,3 +438,13 @@ async def test_completion_is_refused_for_missing_or_old_days(service: CheckinSer
         await service.complete_checkin(G1, U1, quick.day, 3, True)
     stored = await service.checkin_on(G1, U1, quick.day)
     assert stored is not None and not stored.complete
+
+
+async def test_history_reads_no_note(service: CheckinService) -> None:
+    """A history's check-ins carry no note (it never shows one); the day's check-in itself still has it."""
+    await service.record_checkin(G1, U1, 4, 2, True, "private words")
+    history = await service.history(G1, U1, 7)
+    today = history.days[-1]
+    assert today.checkin is not None and (today.checkin.mood, today.checkin.note) == (4, None)
+    kept = await service.checkin_on(G1, U1, today.day)
+    assert kept is not None and kept.note == "private words"

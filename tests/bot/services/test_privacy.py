@@ -154,6 +154,11 @@ async def test_export_holds_everything_of_the_member_in_this_server_and_nothing_
     assert checkin["note"] == f"alice's note in {G1}" and checkin["note_status"] == "decrypted"
     assert (checkin["mood"], checkin["craving"], checkin["sober"]) == (4, 2, True)
     assert doc["timezone"]["timezone"] == "Europe/Paris"
+    assert doc["streaks_kept"] == {
+        "latest_run_from": "2026-11-27",
+        "latest_run_to": "2026-11-27",
+        "longest_run_days": 1,
+    }
     assert doc["reminder"]["time"] == "20:30"
     assert doc["sobriety"]["since"] == "2026-11-20" and doc["sobriety"]["announce_milestones"] is True
     assert doc["milestones_celebrated"] == [

@@ -74,7 +74,19 @@ async def test_migration_keeps_existing_checkins(tmp_path: Path) -> None:
     """Rebuilding the check-ins table for sealed notes keeps every earlier row."""
     async with await Database.open(tmp_path / "old.sqlite3") as old:
         await migrate(old, target=4)
-        await service(old, None).record_checkin(1, 2, 3, 2, True, NOTE)
+        stamp = int(NOW.timestamp())
+        day = stamp // 86_400
+
+        def write(conn: sqlite3.Connection) -> None:
+            """A check-in as the code of version 4 wrote it (today's service writes later tables too)."""
+            conn.execute("INSERT INTO guilds (guild_id, joined_at) VALUES (1, ?)", (stamp,))
+            conn.execute(
+                "INSERT INTO checkins (guild_id, user_id, day, mood, craving, sober, note, recorded_offset) "
+                "VALUES (1, 2, ?, 3, 2, 1, ?, ?)",
+                (day, NOTE, stamp - day * 86_400),
+            )
+
+        await old.transaction(write)
         await migrate(old)
         seen = await service(old, None).checkin_on(1, 2, (await service(old, None).history(1, 2, 7)).days[-1].day)
         assert seen is not None and seen.note == NOTE
