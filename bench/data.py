@@ -411,8 +411,8 @@ _INSERT_QUEUE = (
     "VALUES (?, ?, ?, ?, 'request', ?)"
 )
 _INSERT_VOLUNTEER = (
-    "INSERT INTO buddy_volunteers (guild_id, user_id, available, max_buddies, since, updated_at) "
-    "VALUES (?, ?, 1, ?, ?, ?)"
+    "INSERT INTO buddy_volunteers (guild_id, user_id, available, max_buddies, since, updated_at, group_role_id) "
+    "VALUES (?, ?, 1, ?, ?, ?, ?)"
 )
 _INSERT_ACTIVE_PAIR = (
     "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, started_at, "
@@ -487,7 +487,10 @@ def _write(conn: sqlite3.Connection, p: Plan, parts: Parts) -> None:
         )
         conn.executemany(
             _INSERT_VOLUNTEER,
-            [(GUILD_ID, uid, p.volunteer_max[uid], now - 100 * DAY, now - 100 * DAY) for uid in p.volunteers],
+            [
+                (GUILD_ID, uid, p.volunteer_max[uid], now - 100 * DAY, now - 100 * DAY, p.group_of[uid])
+                for uid in p.volunteers
+            ],
         )
         conn.executemany(
             _INSERT_ACTIVE_PAIR,

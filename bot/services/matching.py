@@ -25,6 +25,7 @@ nothing.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Iterable
 from operator import attrgetter
@@ -119,27 +120,30 @@ def match(
     made: list[Pair] = []
     served: set[int] = set()
     heappop, heappush, heapreplace = heapq.heappop, heapq.heappush, heapq.heapreplace
-    for member in in_queue_order(waiting):
-        heap = heaps.get(member.group)
-        member_id = member.user_id
+    new_pair = functools.partial(tuple.__new__, Pair)  # Pair(...) without its Python-level __new__
+    for member_id, group, _, _ in in_queue_order(waiting):
+        heap = heaps.get(group)
         if not heap or member_id in served:
             continue
         served.add(member_id)
-        skipped: list[int] = []
+        skipped: list[int] | None = None
         while heap:
             key = heap[0]
-            count, rank = divmod(key, n)
+            rank = key % n
             uid = ids[rank]
             if uid == member_id or (member_id, uid) in met or (uid, member_id) in met:
+                if skipped is None:
+                    skipped = []
                 skipped.append(heappop(heap))
                 continue
-            made.append(Pair(member_id, uid, member.group))
+            made.append(new_pair((member_id, uid, group)))
             met.add((member_id, uid))
-            if count + 1 < capacity[rank]:
+            if key // n + 1 < capacity[rank]:
                 heapreplace(heap, key + n)
             else:
                 heappop(heap)
             break
-        for key in skipped:
-            heappush(heap, key)
+        if skipped:
+            for key in skipped:
+                heappush(heap, key)
     return made

@@ -1,5 +1,6 @@
--- 0010: the waiting members' group in the queue, and the past pairs in their own index (issue 9:
--- `/buddy status` and matching read one index range instead of joining every waiting member).
+-- 0010: the waiting members' and volunteers' group in the queue and the offers, and the past pairs
+-- in their own index (issue 9: `/buddy status` and matching read one index range instead of joining
+-- every waiting member or every member of a group).
 
 -- The waiting member's matching group: buddy_members.group_role_id (NULL without exactly one
 -- group role), kept in step by the repository in the same transaction (enqueue, and every change
@@ -32,6 +33,18 @@ CREATE INDEX buddy_queue_order ON buddy_queue (guild_id, first_in_line DESC, que
 DROP INDEX buddy_pairs_live_by_group;
 CREATE INDEX buddy_pairs_live_by_group ON buddy_pairs (guild_id, group_role_id, status, buddy_id, member_id)
     WHERE status IN ('proposed', 'active');
+
+-- The same copy for volunteers (set with the offer, kept in step with the member's group roles):
+-- a group's available volunteers, with their maximum, are one range of an index.
+ALTER TABLE buddy_volunteers ADD COLUMN group_role_id INTEGER;
+
+UPDATE buddy_volunteers SET group_role_id = (
+    SELECT m.group_role_id FROM buddy_members m
+    WHERE m.guild_id = buddy_volunteers.guild_id AND m.user_id = buddy_volunteers.user_id
+);
+
+CREATE INDEX buddy_volunteers_by_group ON buddy_volunteers (guild_id, group_role_id, max_buddies)
+    WHERE available = 1 AND group_role_id IS NOT NULL;
 
 -- The ended and rejected pairs (never made again automatically), with everything the matcher reads
 -- of them: a matching run over the whole server reads them from one range of the index alone.

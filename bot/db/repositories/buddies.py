@@ -222,7 +222,7 @@ def set_member_groups(conn: sqlite3.Connection, guild_id: int, user_id: int, rol
 
 def refresh_group_columns(conn: sqlite3.Connection, guild_id: int, user_ids: Iterable[int]) -> None:
     """Recompute group_count and group_role_id of these members from the roles they hold (and the
-    copy of group_role_id in their queue entry, if they wait)."""
+    copies of group_role_id in their queue entry and their offer, if any)."""
     wanted = _ids(user_ids)
     conn.execute(
         "UPDATE buddy_members SET "
@@ -236,6 +236,12 @@ def refresh_group_columns(conn: sqlite3.Connection, guild_id: int, user_ids: Ite
     conn.execute(
         "UPDATE buddy_queue SET group_role_id = (SELECT m.group_role_id FROM buddy_members m "
         "  WHERE m.guild_id = buddy_queue.guild_id AND m.user_id = buddy_queue.user_id) "
+        "WHERE guild_id = ? AND user_id IN (SELECT value FROM json_each(?))",
+        (guild_id, wanted),
+    )
+    conn.execute(
+        "UPDATE buddy_volunteers SET group_role_id = (SELECT m.group_role_id FROM buddy_members m "
+        "  WHERE m.guild_id = buddy_volunteers.guild_id AND m.user_id = buddy_volunteers.user_id) "
         "WHERE guild_id = ? AND user_id IN (SELECT value FROM json_each(?))",
         (guild_id, wanted),
     )
@@ -403,13 +409,17 @@ class VolunteerRow:
 def set_volunteer(
     conn: sqlite3.Connection, guild_id: int, user_id: int, available: bool, max_buddies: int | None, now: datetime
 ) -> None:
-    """Offer (or stop offering) to be a buddy; ``since`` moves when the offer starts again."""
+    """Offer (or stop offering) to be a buddy; ``since`` moves when the offer starts again. The offer
+    keeps a copy of the member's group (the member must be stored)."""
     conn.execute(
-        "INSERT INTO buddy_volunteers (guild_id, user_id, available, max_buddies, since, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+        "INSERT INTO buddy_volunteers (guild_id, user_id, available, max_buddies, since, updated_at, group_role_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?5, "
+        "  (SELECT group_role_id FROM buddy_members WHERE guild_id = ?1 AND user_id = ?2)) "
+        "ON CONFLICT (guild_id, user_id) DO UPDATE SET "
         "since = CASE WHEN available = 0 AND excluded.available = 1 THEN excluded.since ELSE since END, "
-        "available = excluded.available, max_buddies = excluded.max_buddies, updated_at = excluded.updated_at",
-        (guild_id, user_id, int(available), max_buddies, to_timestamp(now), to_timestamp(now)),
+        "available = excluded.available, max_buddies = excluded.max_buddies, updated_at = excluded.updated_at, "
+        "group_role_id = excluded.group_role_id",
+        (guild_id, user_id, int(available), max_buddies, to_timestamp(now)),
     )
 
 
@@ -816,13 +826,13 @@ def matching_waiting(
     """(user_id, group_role_id, queued_at, first_in_line) of waiting members in one group: all of them
     in queue order, or only ``groups``, by group and in queue order within each. From the queue's
     indexes alone (its copy of the group; a member who left is never in the queue)."""
-    sql = (
-        "SELECT user_id, group_role_id, queued_at, first_in_line FROM buddy_queue "
-        "WHERE guild_id = ? AND group_role_id IS NOT NULL"
-    )
+    sql = "SELECT user_id, group_role_id, queued_at, first_in_line FROM buddy_queue WHERE guild_id = ?"
     if groups is None:  # buddy_queue_order
-        return _tuples(conn, sql + " ORDER BY first_in_line DESC, queued_at, user_id", [guild_id])
-    # buddy_queue_by_group: SQLite would otherwise walk the whole queue in order for a few groups.
+        return _tuples(
+            conn, sql + " AND group_role_id IS NOT NULL ORDER BY first_in_line DESC, queued_at, user_id", [guild_id]
+        )
+    # One range of buddy_queue_by_group per group (the IN implies its IS NOT NULL; spelling that out
+    # too would make SQLite walk every group's range instead).
     return _tuples(
         conn,
         sql + _IN_GROUPS + " ORDER BY group_role_id, first_in_line DESC, queued_at, user_id",
@@ -836,18 +846,16 @@ def matching_volunteers(
     """(user_id, group_role_id, joined_at, max_buddies) of available volunteers in one group, still in
     the server, who joined it no later than ``joined_before``; only ``groups`` if given.
 
-    For some groups, the group's members are read first (through ``buddy_members_by_group``) and
-    their offers looked up, so one group costs its members, not every volunteer of the server."""
+    For some groups, the group's available offers are one range of ``buddy_volunteers_by_group``
+    (the offer's copy of the group), so one group costs its volunteers, not every volunteer of the
+    server nor every member of the group."""
     if groups is not None:
-        # The group's members from the index alone (g), their offers (v), and only the volunteers'
-        # member rows (m): the members who wait or are supported cost an index step and one probe.
         return _tuples(
             conn,
-            "SELECT v.user_id, m.group_role_id, m.joined_at, v.max_buddies FROM buddy_members g "
-            "CROSS JOIN buddy_volunteers v ON v.guild_id = g.guild_id AND v.user_id = g.user_id "
+            "SELECT v.user_id, v.group_role_id, m.joined_at, v.max_buddies "
+            "FROM buddy_volunteers v INDEXED BY buddy_volunteers_by_group "
             "CROSS JOIN buddy_members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id "
-            "WHERE g.guild_id = ? AND g.group_role_id IS NOT NULL "
-            "AND g.group_role_id IN (SELECT value FROM json_each(?)) AND v.available = 1 "
+            "WHERE v.guild_id = ? AND v.available = 1 AND v.group_role_id IN (SELECT value FROM json_each(?)) "
             "AND m.left_at IS NULL AND m.joined_at <= ?",
             [guild_id, _ids(groups), to_timestamp(joined_before)],
         )

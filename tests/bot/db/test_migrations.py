@@ -159,9 +159,9 @@ async def test_0008_backfills_every_members_streaks_from_their_checkins(tmp_path
     assert stored[(1, 11)] == StreakRow(100, 100, 4) and (1, 13) not in stored
 
 
-async def test_0010_backfills_the_queues_group_and_drops_departed_waiters(tmp_path: Path) -> None:
-    """Upgrading to 0010 copies each waiting member's group into the queue and takes out members
-    who had left while waiting; matching then reads the queue alone."""
+async def test_0010_backfills_the_group_copies_and_drops_departed_waiters(tmp_path: Path) -> None:
+    """Upgrading to 0010 copies each member's group into their queue entry and offer, and takes out
+    members who had left while waiting; matching then reads the queue alone."""
     from bot.db.repositories import buddies
 
     def fill(conn: sqlite3.Connection) -> None:
@@ -176,9 +176,16 @@ async def test_0010_backfills_the_queues_group_and_drops_departed_waiters(tmp_pa
             "INSERT INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin) VALUES (1, ?, ?, 0, 'auto')",
             [(10, 5), (11, 4), (12, 3), (13, 2), (14, 1)],
         )
+        conn.executemany(
+            "INSERT INTO buddy_volunteers (guild_id, user_id, available, since, updated_at) VALUES (1, ?, 1, 0, 0)",
+            [(11,), (12,)],
+        )
 
     def read(conn: sqlite3.Connection) -> tuple[list[tuple[int, int | None]], list[tuple[int, int, int, int]]]:
-        rows = conn.execute("SELECT user_id, group_role_id FROM buddy_queue ORDER BY user_id").fetchall()
+        rows = conn.execute(
+            "SELECT user_id, group_role_id FROM buddy_queue UNION ALL "
+            "SELECT -user_id, group_role_id FROM buddy_volunteers ORDER BY 1"
+        ).fetchall()
         return [(int(r[0]), r[1]) for r in rows], buddies.matching_waiting(conn, 1)
 
     async with await Database.open(tmp_path / "db.sqlite3") as database:
@@ -187,5 +194,5 @@ async def test_0010_backfills_the_queues_group_and_drops_departed_waiters(tmp_pa
         result = await migrate(database)
         assert result.before == 9
         queue, waiting = await database.read(read)
-    assert queue == [(10, 50), (11, 60), (12, None), (13, None)]
+    assert queue == [(-12, None), (-11, 60), (10, 50), (11, 60), (12, None), (13, None)]  # offers negated
     assert waiting == [(11, 60, 4, 0), (10, 50, 5, 0)]

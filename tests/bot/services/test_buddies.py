@@ -545,6 +545,18 @@ async def test_run_matching_never_remakes_a_past_pair(svc: BuddyService, db: Dat
     assert report.still_waiting == 0
 
 
+async def test_a_volunteer_who_changes_group_is_offered_in_the_new_one(svc: BuddyService, db: Database) -> None:
+    """A volunteer whose group role changes supports members of the new group only."""
+    await volunteer(svc, 2, MEN)
+    await svc.member_updated(G, facts(2, WOMEN, days=100))
+    men = await svc.request(G, facts(1, MEN))
+    assert men.outcome == "queued" and men.waiting is not None
+    assert men.waiting.reason is WaitReason.NO_VOLUNTEER
+    women = await svc.request(G, facts(3, WOMEN))
+    assert women.outcome == "matched" and women.pair is not None and women.pair.buddy_id == 2
+    await assert_invariant(db)
+
+
 async def test_status_place_follows_a_group_change_while_waiting(
     svc: BuddyService, db: Database, clock: FakeClock
 ) -> None:

@@ -324,3 +324,51 @@ def test_large_server_is_matched_within_groups_and_maxima() -> None:
     assert not {(p.member_id, p.buddy_id) for p in made} & set(past)
     # Plenty of waiting members: every volunteer is filled unless only past partners were left.
     assert sum(loads.values()) >= 0.99 * sum(limits.values())
+
+
+# --------------------------------------------------------------------------- against the plain algorithm
+
+
+def _plain_match(
+    waiting: list[Waiting],
+    volunteers: list[Volunteer],
+    current: list[tuple[int, int]],
+    past: list[tuple[int, int]],
+    max_default: int,
+) -> list[Pair]:
+    """The rules written plainly, one member at a time, with no heaps or ranks (slow, obviously right)."""
+    met = {frozenset(p) for p in current} | {frozenset(p) for p in past}
+    load: dict[int, int] = {}
+    for _, buddy in current:
+        load[buddy] = load.get(buddy, 0) + 1
+    offers = {v.user_id: v for v in volunteers}
+    made: list[Pair] = []
+    served: set[int] = set()
+    for member in sorted(waiting, key=queue_order):
+        if member.user_id in served:
+            continue
+        served.add(member.user_id)
+        candidates = [
+            v
+            for v in offers.values()
+            if v.available
+            and v.group == member.group
+            and v.user_id != member.user_id
+            and load.get(v.user_id, 0) < (max_default if v.max_buddies is None else v.max_buddies)
+            and frozenset((v.user_id, member.user_id)) not in met
+        ]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda v: (load.get(v.user_id, 0), v.joined_at, v.user_id))
+        made.append(Pair(member.user_id, best.user_id, member.group))
+        met.add(frozenset((member.user_id, best.user_id)))
+        load[best.user_id] = load.get(best.user_id, 0) + 1
+    return made
+
+
+@settings(max_examples=500, deadline=None)
+@given(servers())
+def test_same_pairs_as_the_plain_algorithm(server: Server) -> None:
+    """The matcher makes exactly the pairs, in the same order, that the rules applied plainly make."""
+    expected = _plain_match(server.waiting, server.volunteers, server.current, server.past, server.max_default)
+    assert _run(server) == expected

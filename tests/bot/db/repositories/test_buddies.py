@@ -566,6 +566,36 @@ async def test_queue_group_matches_members_after_any_change(db: Database) -> Non
     assert all(ours == theirs for _, ours, theirs in rows)
 
 
+async def test_offers_keep_the_members_group_in_step(db: Database) -> None:
+    """An offer copies the member's group when made and follows role changes and a removed group;
+    matching for one group reads exactly that group's available offers."""
+
+    def work(conn: sqlite3.Connection) -> tuple[dict[int, int | None], dict[int, int | None], list[int], list[int]]:
+        groups(conn)
+        for uid, roles in ((1, (MEN,)), (2, (WOMEN,)), (3, ()), (4, (MEN,))):
+            member(conn, uid, roles, days=100)
+            repo.set_volunteer(conn, G, uid, True, None, NOW)
+        repo.set_volunteer(conn, G, 4, False, None, NOW)
+        made = _offer_groups(conn)
+        repo.set_member_groups(conn, G, 3, [MEN])
+        repo.set_member_groups(conn, G, 2, [MEN, WOMEN])
+        repo.remove_group(conn, G, WOMEN)
+        cutoff = NOW - timedelta(days=14)
+        men = sorted(r[0] for r in repo.matching_volunteers(conn, G, cutoff, [MEN]))
+        women = [r[0] for r in repo.matching_volunteers(conn, G, cutoff, [WOMEN])]
+        return made, _offer_groups(conn), men, women
+
+    made, after, men, women = await run(db, work)
+    assert made == {1: MEN, 2: WOMEN, 3: None, 4: MEN}
+    assert after == {1: MEN, 2: MEN, 3: MEN, 4: MEN}
+    assert men == [1, 2, 3] and women == []
+
+
+def _offer_groups(conn: sqlite3.Connection) -> dict[int, int | None]:
+    rows = conn.execute("SELECT user_id, group_role_id FROM buddy_volunteers WHERE guild_id = ?", (G,)).fetchall()
+    return {int(r[0]): r[1] for r in rows}
+
+
 async def test_leaving_takes_the_member_out_of_the_queue(db: Database) -> None:
     """A member who left is never waiting: mark_left dequeues them too."""
 
