@@ -413,6 +413,11 @@ class _Sweep:
     facts: dict[tuple[int, int], repo.Participation]
     configs: dict[int, NudgeConfig] = field(default_factory=dict)
     checks: list[tuple[int | None, bool | None, int, int]] = field(default_factory=list)
+    stamp: int = 0
+    """``now`` in Unix seconds."""
+
+    def __post_init__(self) -> None:
+        self.stamp = to_timestamp(self.now)
 
     def check(self, row: repo.MemberRow, at: int | None, participant: bool | None = None) -> None:
         """Check the member next at ``at`` (Unix seconds; written at the end of the transaction, all
@@ -621,8 +626,7 @@ class NudgeService:
         """Decide about one due member inside the sweep's transaction; claim the step if it is to
         be carried out now. Either way the member's next check is set. Returns the step to carry
         out, if any, and whether the member is due again at once (a step that needed no message)."""
-        guild_id, user_id, spell, now = row.guild_id, row.user_id, row.spell, sweep.now
-        stamp = to_timestamp(now)
+        guild_id, user_id, spell, now, stamp = row.guild_id, row.user_id, row.spell, sweep.now, sweep.stamp
         config = sweep.configs.get(guild_id)
         if config is None:
             config = sweep.configs[guild_id] = NudgeConfig.of(read_config(conn, guild_id))
@@ -640,11 +644,14 @@ class NudgeService:
                 conn, guild_id, [(user_id, to_timestamp(latest_checkin))], config.seconds_before(STEP_MEMBER), now
             )
             return None, True  # the new spell may be due already (a check-in days ago)
-        if not _reasons(row.opt, facts):
-            sweep.check(row, stamp + NON_PARTICIPANT_RECHECK_SECONDS, participant=False)
-            return None, False
         step = row.step + 1
         due_at = spell + config.seconds_before(step)
+        if row.opt != "on" and (facts is None or not (facts.buddy or latest_checkin is not None or facts.sobriety)):
+            # No reason to participate (see _reasons). Looked at again a day later, or on the day of
+            # their next step if that is later: nothing could be due for them before it.
+            recheck = stamp + NON_PARTICIPANT_RECHECK_SECONDS
+            sweep.check(row, recheck if row.hurry else max(recheck, due_at), participant=False)
+            return None, False
         if due_at > stamp and not row.hurry:
             sweep.check(row, due_at, participant=True)
             return None, False

@@ -66,6 +66,25 @@ def test_batches_by_server_with_leavers(clock: FakeClock) -> None:
     ]
 
 
+def test_a_batch_is_per_server_in_user_order_whatever_the_order_noted(clock: FakeClock) -> None:
+    """Members noted in any order and servers interleaved come out per server, sorted by user id,
+    each with their own time; a naive time is refused as everywhere else."""
+    users = [U3 + 40, U1, U3, U2 + 7, U2]
+    latest = {}
+    for n, user in enumerate(users):
+        latest[(G2 if n % 2 else G1, user)] = START + timedelta(seconds=n)
+        latest[(G1 if n % 2 else G2, user)] = START + timedelta(seconds=100 + n)
+    batch = ActivityBatch(latest, {(G1, U1): START + timedelta(seconds=500)})
+    got = list(batch.by_guild())
+    assert [g for g, _, _ in got] == [G1, G2]
+    for guild, active, left in got:
+        assert active == sorted((u, to_timestamp(latest[(guild, u)])) for (g, u) in latest if g == guild and
+                                (guild, u) != (G1, U1))  # fmt: skip
+        assert left == ([U1] if guild == G1 else [])
+    with pytest.raises(ValueError, match="naive"):
+        list(ActivityBatch({(G1, U1): START.replace(tzinfo=None)}).by_guild())
+
+
 def test_a_batch_put_back_keeps_what_is_newer(clock: FakeClock) -> None:
     """After a failed write the batch returns, but a newer note made meanwhile is kept."""
     buffer = ActivityBuffer(clock)

@@ -215,6 +215,50 @@ async def test_activity_ends_the_spell_and_the_ladder_starts_over(world: World) 
     assert world.discord.delivered[0].spell != world.discord.delivered[1].spell
 
 
+async def test_activity_keeps_the_check_and_the_sweep_moves_it_to_the_new_spell(world: World) -> None:
+    """Activity does not move the next check (a "no earlier than"): the sweep finds the new spell
+    with no step taken and looks again on its first step's day, when the DM goes out."""
+    await world.sober(G1, U1)
+    await world.active(G1, U1)
+    first = START + timedelta(days=3)
+    assert (await world.member(G1, U1)).next_check_at == first
+    await world.active(G1, U1, START + timedelta(days=2))
+    assert (await world.member(G1, U1)).next_check_at == first
+    await world.sweep(days=3)
+    row = await world.member(G1, U1)
+    assert world.discord.delivered == [] and row.step == 0
+    assert row.next_check_at == START + timedelta(days=5)
+    await world.sweep(days=2)
+    (dm,) = world.discord.delivered
+    assert (dm.step, dm.spell) == (1, to_timestamp(START + timedelta(days=2)))
+
+
+async def test_a_member_active_every_day_is_never_nudged(world: World) -> None:
+    """Activity every day: every sweep finds a new spell, however stale the check it was due at."""
+    await world.sober(G1, U1)
+    for _ in range(12):
+        await world.active(G1, U1)
+        await world.sweep(days=1)
+    assert world.discord.delivered == []
+    assert (await world.member(G1, U1)).step == 0
+
+
+async def test_a_non_participant_is_looked_at_no_sooner_than_their_next_steps_day(world: World) -> None:
+    """A quiet non-participant is looked at again a day later; one active meanwhile not before the
+    first step's day of their new spell (nothing could be due for them before it)."""
+    await world.active(G1, U1)
+    await world.sweep(days=3)
+    assert (await world.member(G1, U1)).next_check_at == world.clock() + timedelta(days=1)
+    active = world.clock() + timedelta(hours=3)
+    await world.active(G1, U1, active)
+    await world.sweep(days=1)
+    row = await world.member(G1, U1)
+    assert row.participant is False and row.next_check_at == active + timedelta(days=3)
+    await world.pair(G1, U1, BUDDY)  # now a participant: the DM comes on the spell's day
+    await world.sweep(days=2, hours=3)
+    assert world.discord.log() == [(1, U1, U1)]
+
+
 async def test_a_check_in_makes_a_participant_and_counts_as_activity(world: World) -> None:
     """A check-in in the last 30 days makes the member participate; a newer one than their last seen
     activity (e.g. from a DM button) ends the quiet spell."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.db.connection import Database
+from bot.db.migrations import migrate
 from bot.db.repositories import nudges as repo
 from bot.db.repositories.guilds import ensure_guild
 from bot.timeutil import to_timestamp
@@ -80,6 +84,69 @@ async def test_leaving_stops_checks_and_coming_back_is_activity(db: Database) ->
         assert back.present and back.next_check_at is not None
 
     await db.transaction(work)
+
+
+def _rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute("SELECT * FROM nudge_members ORDER BY guild_id, user_id").fetchall()]
+
+
+@pytest.mark.parametrize("scan_from", [repo.SCAN_UNSCHEDULED_FROM, 1], ids=["per-entry", "one-pass"])
+async def test_activity_leaves_a_scheduled_check_alone_and_gives_one_to_members_without(
+    db: Database, scan_from: int
+) -> None:
+    """Activity starts a new spell but keeps the next check ("no earlier than"); a member with none
+    (new, back after leaving, at the end of a ladder) gets one a quiet period after the activity;
+    an opted-out member none; an older activity changes nothing. Both ways write the same rows."""
+    members = [U1, U2, U3, 1001, 1002, 1003]
+
+    def work(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        _guilds(conn)
+        repo.apply_activity(conn, G1, [(u, T - 5 * DAY) for u in members[:5]], QUIET, NOW)
+        repo.schedule(conn, G1, U1, NOW - timedelta(hours=1))  # scheduled (due now)
+        repo.mark_absent(conn, G1, [U2], NOW)  # left: no check
+        repo.update_ladder(conn, G1, U3, T - 5 * DAY, step=3, hurry=False, next_check_at=None)  # ladder done
+        repo.set_opt(conn, G1, 1001, "off", NOW, None)
+        repo.schedule(conn, G1, 1002, NOW + timedelta(days=9))
+        activity = [(U1, T), (U2, T), (U3, T), (1001, T), (1002, T - 6 * DAY), (1003, T)]
+        repo.apply_activity(conn, G1, activity, QUIET, NOW, scan_from=scan_from)
+        checks = {u: _member(conn, G1, u) for u in members}
+        assert checks[U1].next_check_at == NOW - timedelta(hours=1)
+        assert (checks[U1].spell, checks[U1].step) == (T, 0)
+        assert checks[U2].present and checks[U2].next_check == T + QUIET
+        assert (checks[U3].step, checks[U3].next_check) == (0, T + QUIET)
+        assert checks[1001].next_check_at is None and checks[1001].spell == T
+        assert (checks[1002].spell, checks[1002].next_check_at) == (T - 5 * DAY, NOW + timedelta(days=9))
+        assert checks[1003].next_check == T + QUIET
+        return _rows(conn)
+
+    rows = await db.transaction(work)
+    assert len(rows) == len(members)
+
+
+async def test_both_ways_of_applying_activity_write_the_same_rows(tmp_path: Path) -> None:
+    """The per-entry statement and the one pass over the server give the same rows for a mixed batch."""
+    results = []
+    for scan_from in (10**9, 1):
+        db = await Database.open(tmp_path / f"{scan_from}.sqlite3")
+        try:
+            await migrate(db)
+
+            def work(conn: sqlite3.Connection, scan_from: int = scan_from) -> list[tuple[Any, ...]]:
+                _guilds(conn)
+                repo.apply_activity(conn, G1, [(2000 + n, T - n * 3600) for n in range(200)], QUIET, NOW)
+                repo.mark_absent(conn, G1, range(2000, 2200, 7), NOW)
+                for n in range(2001, 2200, 11):
+                    repo.update_ladder(conn, G1, n, T - (n - 2000) * 3600, step=3, hurry=False, next_check_at=None)
+                for n in range(2002, 2200, 13):
+                    repo.set_opt(conn, G1, n, "off", NOW, None)
+                batch = [(2000 + n, T + n) for n in range(0, 260, 2)] + [(2001, T - 400 * 3600)]
+                repo.apply_activity(conn, G1, batch, QUIET, NOW, scan_from=scan_from)
+                return _rows(conn)
+
+            results.append(await db.transaction(work))
+        finally:
+            await db.close()
+    assert results[0] == results[1]
 
 
 async def test_due_members_earliest_first_and_limited(db: Database) -> None:
