@@ -22,9 +22,12 @@ __all__ = [
     "DmOutcome",
     "Page",
     "PagedView",
+    "SendOutcome",
     "answer_failure",
     "is_closed_dms",
+    "is_transient",
     "send_dm",
+    "send_with_nonce",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,4 +162,36 @@ async def send_dm(user: discord.abc.Messageable, *, nonce: str | None = None, **
     except TRANSPORT_ERRORS as exc:
         log.warning("A DM could not be sent (no answer from Discord): %r", exc)
         return "failed"
+    return "sent"
+
+
+_ATTEMPT_ERRORS: tuple[type[Exception], ...] = (*SEND_ERRORS, discord.RateLimited)
+"""Every way one attempt can fail, a rate limit discord.py did not wait out too."""
+
+SendOutcome = Literal["sent", "closed", "transient", "refused"]
+"""What became of a message that has a next chance: sent; refused because the member's DMs are closed
+(50007); failed in passing (Discord may have made it: try again soon, same nonce); refused otherwise
+(another 4xx: nothing was made)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed send failed in passing: a 5xx, a 429 not waited out, a timeout or a dropped
+    connection (Discord may still have created the message); not a 4xx refusal."""
+    if isinstance(exc, discord.HTTPException):
+        return exc.status >= 500 or exc.status == 429
+    return isinstance(exc, (discord.RateLimited, *TRANSPORT_ERRORS))
+
+
+async def send_with_nonce(target: discord.abc.Messageable, *, nonce: str, **kwargs: Any) -> SendOutcome:
+    """Send one attempt at a message that its feature tries again after a failure (never raises for
+    Discord's failures): a ``transient`` outcome should be retried within
+    :data:`bot.services.retry.FIRST_RETRY`, with the same ``nonce``, while Discord still honours it."""
+    try:
+        await target.send(nonce=nonce, **kwargs)
+    except _ATTEMPT_ERRORS as exc:
+        if isinstance(exc, discord.HTTPException) and is_closed_dms(exc):
+            return "closed"
+        transient = is_transient(exc)
+        log.warning("A message could not be sent (%s): %r", "in passing" if transient else "refused", exc)
+        return "transient" if transient else "refused"
     return "sent"

@@ -41,8 +41,9 @@ from bot.services.checkins import (
 from bot.services.guidance import Passage
 from bot.services.outbox import CHECKIN_SHARE, NewPost
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
+from bot.services.retry import RefusedSendError, TransientSendError
 from bot.tree import send_ephemeral
-from bot.views import BaseModal, answer_failure, is_closed_dms
+from bot.views import BaseModal, answer_failure, send_with_nonce
 from cogs.buddies import support_view
 from cogs.guidance import passage_embed
 from cogs.outbox import deliver
@@ -511,13 +512,17 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             log.info("Not reminding member %s of guild %s: no longer there", due.user_id, due.guild_id)
             await self.reminders.pause_reminder(due.guild_id, due.user_id, LEFT_SERVER_REASON)
             return True
-        nonce = reminder_nonce(due)
-        try:
-            await member.send(reminder_dm_text(guild.name), view=ReminderView(guild.id), nonce=nonce)
-        except discord.Forbidden as exc:
-            if not is_closed_dms(exc):
-                raise  # refused for another reason than closed DMs: given back, tried again at the next chance
+        outcome = await send_with_nonce(
+            member, content=reminder_dm_text(guild.name), view=ReminderView(guild.id), nonce=reminder_nonce(due)
+        )
+        if outcome == "closed":
             return False
+        # Given back either way: soon after a failure in passing (Discord may have made it: the retry's
+        # nonce gets that DM back), later after another refusal (nothing was made).
+        if outcome == "transient":
+            raise TransientSendError(f"the reminder DM to member {due.user_id} failed in passing")
+        if outcome == "refused":
+            raise RefusedSendError(f"Discord refused the reminder DM to member {due.user_id}")
         log.info("Sent the check-in reminder of member %s in guild %s", due.user_id, due.guild_id)
         return True
 

@@ -26,9 +26,19 @@ When a reminder comes due, one transaction *claims* it: it decides whether to se
 Claim-then-send means a reminder is sent at most once; if the process dies between the claim and
 the send, that one reminder is lost, never repeated. A ``send`` that reports closed DMs pauses the
 reminder with a reason that the member's next check-in reply shows once. A ``send`` that fails
-otherwise (Discord unreachable after discord.py's own retries) gives the claim back: the reminder
-comes due again :data:`RETRY_AFTER_FAILURE` later and is sent then, unless the member checked in
-meanwhile or the day has passed.
+otherwise gives the claim back: the reminder comes due again later and is sent then, unless the
+member checked in meanwhile or the day has passed. How much later:
+
+* a failure in passing (:class:`~bot.services.retry.TransientSendError`: a 5xx, a timeout, a dropped
+  connection; Discord may have created the DM while its answer was lost) of the day's first attempt:
+  :data:`~bot.services.retry.FIRST_RETRY` (a minute), so that the retry's nonce (the same: member,
+  server, day) is still within Discord's window and gets the DM already made instead of a second;
+* any later failure, or a refusal (a 4xx other than closed DMs: nothing was made):
+  :data:`RETRY_AFTER_FAILURE`.
+
+Whether an attempt is the day's first needs no memory, so it holds across restarts: a reminder given
+back is due at the retry's instant, later than the day's own reminder time
+(:attr:`DueReminder.retrying`). The retries are bounded by the local day.
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ from bot.services.localtime import (
     zone_for,
 )
 from bot.services.membertime import member_time
+from bot.services.retry import FIRST_RETRY, TransientSendError
 from bot.timeutil import Clock, utc_now
 
 __all__ = [
@@ -67,6 +78,7 @@ __all__ = [
     "SendReminder",
     "Sleep",
     "reschedule_reminder",
+    "retry_delay",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,7 +89,8 @@ DMS_CLOSED_REASON = (
 )
 """The pause reason the dispatcher stores when ``send`` reports that the member's DMs are closed."""
 RETRY_AFTER_FAILURE = timedelta(minutes=10)
-"""How long after a failed send the reminder is tried again (the same local day only)."""
+"""How long after a failed send the reminder is tried again (the same local day only), except after the
+day's first attempt failed in passing: then :data:`~bot.services.retry.FIRST_RETRY`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +117,20 @@ class DueReminder:
     day: date
     due_at: datetime
     timezone: str
+    retrying: bool = False
+    """An earlier attempt at this day's reminder failed (it is due after the day's reminder time)."""
 
 
 SendReminder = Callable[[DueReminder], Awaitable[bool]]
 """Sends one reminder DM; returns ``False`` if the member cannot be messaged (DMs closed), raises if
-it failed for a passing reason (then it is tried again later)."""
+it failed otherwise (then it is tried again later): :class:`~bot.services.retry.TransientSendError` if
+it failed in passing (Discord may have made it), anything else for a refusal."""
+
+
+def retry_delay(reminder: DueReminder, *, transient: bool) -> timedelta:
+    """How long after a failed send of ``reminder`` it is tried again: soon after the day's first
+    attempt failed in passing (within Discord's nonce window), else :data:`RETRY_AFTER_FAILURE`."""
+    return FIRST_RETRY if transient and not reminder.retrying else RETRY_AFTER_FAILURE
 
 
 def _next_after(now: datetime, minute_of_day: int, zone_name: str | None, last_day: int | None) -> datetime:
@@ -268,7 +290,9 @@ class ReminderService:
                     log.debug("Skipped the reminder of member %s in guild %s: checked in", row.user_id, row.guild_id)
                 else:
                     due_at = row.next_due_at if row.next_due_at is not None else moment
-                    to_send.append(DueReminder(row.guild_id, row.user_id, latest, due_at, zone.key))
+                    # Given back after a failure, it is due at the retry's instant, after the day's time.
+                    retrying = due_at > local_instant(latest, row.minute_of_day, zone)
+                    to_send.append(DueReminder(row.guild_id, row.user_id, latest, due_at, zone.key, retrying))
                 handled = max(latest_number, row.last_day) if row.last_day is not None else latest_number
                 following = _next_after(moment, row.minute_of_day, row.timezone, handled)
                 repo.advance_reminder(conn, row.guild_id, row.user_id, following, handled)
@@ -332,8 +356,9 @@ class ReminderDispatcher(WakeableLoop):
     async def _deliver(self, reminder: DueReminder) -> None:
         try:
             delivered = await self._send(reminder)
-        except Exception:
-            retry_at = self._clock() + RETRY_AFTER_FAILURE
+        except Exception as exc:
+            # The dispatcher's next round looks again at the retry's instant (the earliest due).
+            retry_at = self._clock() + retry_delay(reminder, transient=isinstance(exc, TransientSendError))
             log.exception(
                 "Sending the reminder of member %s in guild %s failed; trying again at %s",
                 reminder.user_id,

@@ -17,7 +17,15 @@ from bot.db.connection import Database
 from bot.errors import UserError
 from bot.services.checkins import CheckinService
 from bot.services.guidance import GuidanceLibrary
-from bot.services.reminders import DMS_CLOSED_REASON, DueReminder, ReminderDispatcher, ReminderService
+from bot.services.reminders import (
+    DMS_CLOSED_REASON,
+    RETRY_AFTER_FAILURE,
+    DueReminder,
+    ReminderDispatcher,
+    ReminderService,
+    retry_delay,
+)
+from bot.services.retry import FIRST_RETRY, RefusedSendError, TransientSendError
 from tests.bot.services.checkin_fakes import G1, G2, U1, U2, U3, VirtualTime, at
 
 NY = "America/New_York"
@@ -408,3 +416,111 @@ async def test_start_twice_and_stop_twice_are_harmless(
     assert not dispatcher.running
     await asyncio.sleep(0)
     assert vt.deadlines == []
+
+
+# --------------------------------------------------------------------------- retries after a failure
+
+
+class Failing(Outbox):
+    """An outbox whose next sends fail: in passing (Discord may have made the DM) or refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures: list[Exception] = []
+        self.attempts: list[DueReminder] = []
+
+    async def send(self, reminder: DueReminder) -> bool:
+        self.attempts.append(reminder)
+        if self.failures:
+            raise self.failures.pop(0)
+        return await super().send(reminder)
+
+
+def transient() -> TransientSendError:
+    """A failure in passing."""
+    return TransientSendError("503")
+
+
+async def test_a_transient_failure_is_retried_a_minute_later_then_backs_off(
+    reminders: ReminderService, vt: VirtualTime
+) -> None:
+    """The day's first attempt fails in passing: due again after FIRST_RETRY (the same day, so the same
+    nonce); that retry failing too backs off to RETRY_AFTER_FAILURE; then it is sent once."""
+    failing = Failing()
+    failing.failures = [transient(), transient()]
+    await reminders.set_reminder(G1, U1, "09:00")
+    dispatcher = ReminderDispatcher(reminders, failing.send, sleep=vt.sleep)
+    vt.idle = lambda: dispatcher.idle
+    dispatcher.start()
+    try:
+        await vt.advance_to(at("UTC", 2024, 5, 1, 9))
+        first_retry = at("UTC", 2024, 5, 1, 9) + FIRST_RETRY
+        assert (await reminders.next_due_at()) == first_retry
+        assert vt.deadlines == [first_retry]  # the dispatcher wakes for it
+        await vt.advance_to(first_retry)
+        backed_off = first_retry + RETRY_AFTER_FAILURE
+        assert (await reminders.next_due_at()) == backed_off
+        await vt.advance_to(backed_off)
+        assert failing.who() == [(G1, U1, date(2024, 5, 1))]
+        assert [(a.day, a.retrying) for a in failing.attempts] == [(date(2024, 5, 1), False)] + [
+            (date(2024, 5, 1), True)
+        ] * 2
+        await vt.advance_to(at("UTC", 2024, 5, 1, 23, 59))
+        assert len(failing.attempts) == 3
+    finally:
+        await dispatcher.stop()
+
+
+async def test_a_refusal_is_retried_later_not_within_the_minute(reminders: ReminderService, vt: VirtualTime) -> None:
+    """A refusal (a 4xx other than closed DMs) made nothing: the retry comes RETRY_AFTER_FAILURE later."""
+    failing = Failing()
+    failing.failures = [RefusedSendError("403 Missing Access")]
+    await reminders.set_reminder(G1, U1, "09:00")
+    dispatcher = ReminderDispatcher(reminders, failing.send, sleep=vt.sleep)
+    vt.idle = lambda: dispatcher.idle
+    dispatcher.start()
+    try:
+        await vt.advance_to(at("UTC", 2024, 5, 1, 9))
+        assert (await reminders.next_due_at()) == at("UTC", 2024, 5, 1, 9) + RETRY_AFTER_FAILURE
+    finally:
+        await dispatcher.stop()
+
+
+def test_retry_delay_is_short_only_after_a_first_attempt_failed_in_passing() -> None:
+    """FIRST_RETRY after the day's first attempt failed in passing; RETRY_AFTER_FAILURE otherwise."""
+    first = DueReminder(G1, U1, date(2024, 5, 1), START, "UTC")
+    again = DueReminder(G1, U1, date(2024, 5, 1), START, "UTC", retrying=True)
+    assert retry_delay(first, transient=True) == FIRST_RETRY
+    assert retry_delay(first, transient=False) == RETRY_AFTER_FAILURE
+    assert retry_delay(again, transient=True) == RETRY_AFTER_FAILURE
+    assert FIRST_RETRY < RETRY_AFTER_FAILURE
+
+
+async def test_a_late_reminder_after_a_restart_is_a_first_attempt(db: Database, vt: VirtualTime) -> None:
+    """Sent late after downtime, the day's reminder is still its first attempt (a failure in passing is
+    retried within the minute); a retry left pending by a restart is a retry (it backs off)."""
+    service = ReminderService(db, vt.clock)
+    await service.set_reminder(G1, U1, "09:00")
+    vt.now = at("UTC", 2024, 5, 1, 11)  # the bot was down at 09:00
+    (late,) = await service.claim_due()
+    assert not late.retrying and late.due_at == at("UTC", 2024, 5, 1, 9)
+    assert await service.retry_later(late, vt.now + FIRST_RETRY)
+    vt.now += FIRST_RETRY  # (a restart here changes nothing: it is all in the database)
+    (again,) = await ReminderService(db, vt.clock).claim_due()
+    assert again.retrying and again.day == late.day
+
+
+async def test_a_reminder_given_back_is_not_sent_after_the_local_day(db: Database, vt: VirtualTime) -> None:
+    """A failure in passing just before the member's midnight: the retry a minute later finds the day
+    passed and sends nothing; the next day's reminder is its own first attempt."""
+    service = ReminderService(db, vt.clock)
+    await service.set_reminder(G1, U1, "23:59")
+    vt.now = at("UTC", 2024, 5, 1, 23, 59)
+    (due,) = await service.claim_due()
+    assert await service.retry_later(due, vt.now + FIRST_RETRY)
+    vt.now += FIRST_RETRY
+    assert await service.claim_due() == []
+    assert await service.next_due_at() == at("UTC", 2024, 5, 2, 23, 59)
+    vt.now = at("UTC", 2024, 5, 2, 23, 59)
+    (tomorrow,) = await service.claim_due()
+    assert tomorrow.day == date(2024, 5, 2) and not tomorrow.retrying
