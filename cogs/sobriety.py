@@ -10,7 +10,10 @@ milestone waits for a polling period to end) and costs one indexed query, which 
 members whose next milestone is today or tomorrow — never every member. A date set now may have a
 milestone due today (one reached that very day is celebrated), so setting a date wakes the
 watcher at once. Each milestone is claimed in the database before anything is sent, so it is
-celebrated once, also across restarts.
+celebrated once, also across restarts. A DM that fails is released and sent at a later check; the
+first time it fails in passing (Discord may have made it while its answer was lost), the watcher
+also looks a minute later (:data:`~bot.services.retry.FIRST_RETRY`), so that the retry's nonce is
+still within Discord's window and gets the DM already made instead of a second one.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from bot.services.sobriety import (
     SobrietyStatus,
 )
 from bot.timeutil import Clock
-from bot.views import send_dm
+from bot.views import send_with_nonce
 from cogs.checkins import timezone_notice
 from cogs.outbox import deliver
 
@@ -142,7 +145,8 @@ def seconds_until_next_check(now: datetime, every: timedelta = CHECK_EVERY) -> f
 
 
 class MilestoneWatcher(WakeableLoop):
-    """One task: ``check`` at each UTC quarter hour, and at once when woken (see the module docstring)."""
+    """One task: ``check`` at each UTC quarter hour, at an early retry ``next_retry()`` asks for, and at
+    once when woken (see the module docstring)."""
 
     name = "milestone watcher"
 
@@ -153,11 +157,13 @@ class MilestoneWatcher(WakeableLoop):
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         every: timedelta = CHECK_EVERY,
+        next_retry: Callable[[], datetime | None] | None = None,
     ) -> None:
         super().__init__(sleep=sleep)
         self._check = check
         self._clock = clock
         self._every = every
+        self._next_retry = next_retry
 
     async def round(self) -> float:
         """Celebrate what is due; wait until the next quarter hour."""
@@ -167,7 +173,12 @@ class MilestoneWatcher(WakeableLoop):
             log.warning("Milestone watcher cannot read the milestones, retrying later: %s", exc)
         except Exception:
             log.exception("Milestone watcher failed; retrying at the next check")
-        return seconds_until_next_check(self._clock(), self._every)
+        now = self._clock()
+        seconds = seconds_until_next_check(now, self._every)
+        retry_at = None if self._next_retry is None else self._next_retry()
+        if retry_at is not None:
+            seconds = min(seconds, max(0.0, (retry_at - now).total_seconds()))
+        return seconds
 
 
 # --------------------------------------------------------------------------- the cog
@@ -183,7 +194,7 @@ class Sobriety(commands.GroupCog, group_name="sobriety", group_description="Your
         super().__init__()
         self.bot = bot
         self.sobriety = SobrietyService(bot.db, bot.clock)
-        self.watcher = MilestoneWatcher(self.celebrate_due, bot.clock)
+        self.watcher = MilestoneWatcher(self.celebrate_due, bot.clock, next_retry=self.sobriety.next_retry_at)
         self._lock = asyncio.Lock()
         self._starter: asyncio.Task[None] | None = None
 
@@ -224,10 +235,10 @@ class Sobriety(commands.GroupCog, group_name="sobriety", group_description="Your
         if guild is None or member is None:
             log.info("Milestone of member %s in guild %s not celebrated: no longer there", due.user_id, due.guild_id)
             return False
-        outcome = await send_dm(member, content=milestone_dm_text(guild.name, due), nonce=milestone_nonce(due))
-        if outcome == "failed":  # any refusal but closed DMs, or no answer: the next check sends it
-            log.warning("Milestone DM to member %s failed, will retry", due.user_id)
-            await self.sobriety.release_celebration(due)
+        outcome = await send_with_nonce(member, content=milestone_dm_text(guild.name, due), nonce=milestone_nonce(due))
+        if outcome in ("transient", "refused"):  # any refusal but closed DMs, or no answer: sent at a later check
+            retry_at = await self.sobriety.release_celebration(due, transient=outcome == "transient")
+            log.warning("Milestone DM to member %s failed, will retry (early check: %s)", due.user_id, retry_at)
             return False
         sent = outcome == "sent"
         if not sent:

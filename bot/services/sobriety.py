@@ -13,9 +13,16 @@ Celebrating once, also across restarts:
 * ``mark_celebrated`` claims a milestone: one transaction records it in ``sobriety_milestones``
   (whose key makes a second claim fail) and moves ``next_milestone`` on. Only the caller that
   gets ``True`` sends the congratulation, so nothing is celebrated twice, even by two callers at
-  once or after a restart. If sending fails for a passing reason, ``release_celebration`` makes
-  it due again; so a restart loses nothing either, except a message whose sending was cut off
-  by the process dying between the claim and the send.
+  once or after a restart. If sending fails, ``release_celebration`` makes it due again (the
+  next check sends it); so a restart loses nothing either, except a message whose sending was cut
+  off by the process dying between the claim and the send.
+* The first time a milestone's DM fails *in passing* (a 5xx, a timeout, a dropped connection:
+  Discord may have made it while its answer was lost), ``release_celebration`` also asks for an
+  early check :data:`~bot.services.retry.FIRST_RETRY` later (``next_retry_at``), so that the retry's
+  nonce (the same: member, server, date, milestone) is still within Discord's window and gets the
+  DM already made. Any later failure, or a refusal (nothing was made), waits for the next regular
+  check. Which milestones had their early retry is kept in memory (after a restart, a failure is a
+  first one again), until the milestone is no longer due.
 * After downtime spanning several milestones only the highest is celebrated (no burst).
 * When a date is set, milestones already behind the member are not celebrated; one reached on
   that very day is.
@@ -35,6 +42,7 @@ from bot.db.repositories.guilds import ensure_guild, get_settings
 from bot.errors import UserError
 from bot.services.localtime import epoch_day, from_epoch_day, local_date, parse_date, zone_for
 from bot.services.membertime import member_time
+from bot.services.retry import FIRST_RETRY
 from bot.timeutil import Clock, utc_now
 
 __all__ = [
@@ -202,12 +210,18 @@ def setting_channel_id(settings: dict[str, str], key: str) -> int | None:
         return None
 
 
+def _key(due: DueMilestone) -> tuple[int, int, int, int]:
+    return due.guild_id, due.user_id, epoch_day(due.since), due.milestone.days
+
+
 class SobrietyService:
     """Sobriety dates, days sober and milestones; each public method that writes is one transaction."""
 
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
+        self._early_retries: dict[tuple[int, int, int, int], datetime] = {}
+        """Milestones whose DM failed in passing, and when their one early retry is (see the module)."""
 
     async def set_date(self, guild_id: int, user_id: int, when: str | date, *, announce: bool = False) -> SobrietySet:
         """Set the member's sobriety date (``YYYY-MM-DD`` or a date).
@@ -289,7 +303,11 @@ class SobrietyService:
                 due.append(DueMilestone(row.guild_id, row.user_id, since, reached, days, row.announce, channel))
             return due
 
-        return await self._db.read(work)
+        found = await self._db.read(work)
+        # An early retry is remembered while its milestone is still due (it failed again) or still ahead.
+        keys = {_key(d) for d in found}
+        self._early_retries = {k: at for k, at in self._early_retries.items() if k in keys or at > moment}
+        return found
 
     async def mark_celebrated(self, due: DueMilestone) -> bool:
         """Claim a due milestone: ``True`` exactly once, for the caller that should celebrate it.
@@ -311,8 +329,14 @@ class SobrietyService:
 
         return await self._db.transaction(work)
 
-    async def release_celebration(self, due: DueMilestone) -> None:
-        """Undo :meth:`mark_celebrated` after the congratulation could not be sent, so it is due again."""
+    async def release_celebration(self, due: DueMilestone, *, transient: bool = False) -> datetime | None:
+        """Undo :meth:`mark_celebrated` after the congratulation could not be sent, so it is due again.
+
+        ``transient``: it failed in passing (Discord may have made it). The first time for this
+        milestone, returns the instant of an early check :data:`~bot.services.retry.FIRST_RETRY` from
+        now (also in :meth:`next_retry_at`); otherwise ``None``: the next regular check tries again.
+        """
+        now = self._clock()
 
         def work(conn: sqlite3.Connection) -> None:
             row = repo.get_sobriety(conn, due.guild_id, due.user_id)
@@ -322,3 +346,13 @@ class SobrietyService:
                 repo.advance_milestone(conn, due.guild_id, due.user_id, min(row.next_milestone, due.milestone.days))
 
         await self._db.transaction(work)
+        key = _key(due)
+        if not transient or key in self._early_retries:
+            return None
+        retry_at = self._early_retries[key] = now + FIRST_RETRY
+        return retry_at
+
+    def next_retry_at(self, now: datetime | None = None) -> datetime | None:
+        """The earliest early retry still ahead of ``now`` (see :meth:`release_celebration`), if any."""
+        moment = self._clock() if now is None else now
+        return min((at for at in self._early_retries.values() if at > moment), default=None)

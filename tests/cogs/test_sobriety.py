@@ -278,6 +278,34 @@ async def test_watcher_checks_at_start_on_wake_and_survives_errors() -> None:
     assert not watcher.running
 
 
+async def test_watcher_looks_again_at_an_early_retry_before_the_quarter_hour() -> None:
+    """An early retry asked for (a DM failed in passing) is looked at then, not at the quarter hour;
+    one after the quarter hour changes nothing."""
+    clock = FakeClock(datetime(2026, 5, 1, 10, 5, tzinfo=UTC))
+    retry_at: list[datetime | None] = [clock() + timedelta(minutes=1)]
+
+    async def check() -> int:
+        return 0
+
+    sleep = ManualSleep()
+    watcher = MilestoneWatcher(check, clock, sleep=sleep, next_retry=lambda: retry_at[0])
+    watcher.start()
+    try:
+        async with asyncio.timeout(5):
+            while not sleep.asked:  # noqa: ASYNC110 - the sleep records its calls, no event
+                await asyncio.sleep(0)
+        assert sleep.asked == [60.0]
+        retry_at[0] = clock() + timedelta(minutes=30)
+        clock.advance(minutes=1)
+        sleep.release.set()
+        async with asyncio.timeout(5):
+            while len(sleep.asked) < 2:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+        assert sleep.asked[1] == 540.0  # 10:06 → 10:15
+    finally:
+        await watcher.stop()
+
+
 def test_seconds_until_next_check_is_the_next_utc_quarter_hour() -> None:
     """Local midnights fall on UTC quarter hours: 23:59:30 → 30 s; exactly on one → a whole quarter."""
     assert seconds_until_next_check(datetime(2026, 1, 1, 23, 59, 30, tzinfo=UTC)) == 30.0

@@ -13,6 +13,7 @@ from bot.db.repositories.guilds import set_setting
 from bot.errors import UserError
 from bot.services.checkins import CheckinService
 from bot.services.guidance import GuidanceLibrary
+from bot.services.retry import FIRST_RETRY
 from bot.services.sobriety import (
     DueMilestone,
     SobrietyService,
@@ -241,6 +242,56 @@ async def test_release_makes_a_milestone_due_again(service: SobrietyService, clo
     await service.release_celebration(due)
     assert await service.due_milestones() == [due]
     assert await service.mark_celebrated(due)
+
+
+async def test_a_first_failure_in_passing_asks_for_an_early_check_then_backs_off(
+    service: SobrietyService, clock: FakeClock
+) -> None:
+    """The milestone DM's first failure in passing asks for a check FIRST_RETRY later (the same milestone,
+    so the same nonce); a second failure of it waits for the next regular check."""
+    await service.set_date(G1, U1, "2024-04-30")
+    clock.now = at("UTC", 2024, 5, 2, 9)
+    (due,) = await service.due_milestones()
+    assert await service.mark_celebrated(due)
+    early = at("UTC", 2024, 5, 2, 9) + FIRST_RETRY
+    assert await service.release_celebration(due, transient=True) == early
+    assert service.next_retry_at() == early
+    clock.now = early
+    assert service.next_retry_at() is None  # its time has come: the check now sends it
+    assert await service.due_milestones() == [due]
+    assert await service.mark_celebrated(due)
+    assert await service.release_celebration(due, transient=True) is None
+    assert service.next_retry_at() is None
+    assert await service.due_milestones() == [due]  # still released: the next regular check sends it
+
+
+async def test_a_refusal_asks_for_no_early_check(service: SobrietyService, clock: FakeClock) -> None:
+    """A refusal (nothing was made) is released for the next regular check, with no early one."""
+    await service.set_date(G1, U1, "2024-04-30")
+    clock.now = at("UTC", 2024, 5, 2, 9)
+    (due,) = await service.due_milestones()
+    assert await service.mark_celebrated(due)
+    assert await service.release_celebration(due) is None
+    assert service.next_retry_at() is None
+    assert await service.due_milestones() == [due]
+
+
+async def test_early_checks_are_per_milestone_and_the_earliest_comes_first(
+    service: SobrietyService, clock: FakeClock
+) -> None:
+    """Two members' DMs failing in passing a little apart: each gets its early check; the earliest is next."""
+    await service.set_date(G1, U1, "2024-04-30")
+    await service.set_date(G1, U2, "2024-04-30")
+    clock.now = at("UTC", 2024, 5, 2, 9)
+    first, second = sorted(await service.due_milestones(), key=lambda d: d.user_id)
+    assert await service.mark_celebrated(first) and await service.mark_celebrated(second)
+    one = await service.release_celebration(first, transient=True)
+    clock.advance(seconds=20)
+    two = await service.release_celebration(second, transient=True)
+    assert one is not None and two is not None and one < two
+    assert service.next_retry_at() == one
+    clock.now = one
+    assert service.next_retry_at() == two
 
 
 async def test_a_changed_date_invalidates_an_old_claim(service: SobrietyService, clock: FakeClock) -> None:
