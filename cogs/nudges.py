@@ -41,6 +41,7 @@ from bot.services.nudges import (
     STEP_BUDDY,
     STEP_MEMBER,
     STEP_MODERATORS,
+    TRANSIENT,
     NudgeAction,
     NudgeConfig,
     NudgeService,
@@ -50,7 +51,7 @@ from bot.services.nudges import (
     SweepReport,
 )
 from bot.services.safety import read_crisis_resources
-from bot.views import SEND_ERRORS, PagedView, answer_failure, send_dm
+from bot.views import PagedView, SendOutcome, answer_failure, send_with_nonce
 from cogs.checkins import crisis_embed
 from cogs.guidance import quote
 
@@ -508,19 +509,17 @@ class Nudges(commands.GroupCog, group_name="nudges", group_description="A gentle
             return "no_channel"
         name = member.display_name if member is not None else str(action.user_id)
         notice = moderator_notice_embed(f"<@{action.user_id}>", name, action)
-        try:
-            await channel.send(embed=notice, nonce=step_nonce(action))
-        except SEND_ERRORS as exc:
-            log.warning("Could not post a quiet-member notice in channel %s: %r", channel.id, exc)
-            return "failed"
-        return "sent"
+        outcome = await send_with_nonce(channel, embed=notice, nonce=step_nonce(action))
+        if outcome != "sent":
+            log.warning("Could not post a quiet-member notice in channel %s (%s)", channel.id, outcome)
+        return _step_outcome(outcome, closed="failed")
 
     @staticmethod
     async def _dm(member: discord.Member, *, nonce: str, **kwargs: Any) -> str:
         """A step's DM: only Discord's "cannot DM this user" (50007) is closed DMs (the ladder moves on);
-        any other refusal is a failure, claimed again by the next sweep."""
-        outcome = await send_dm(member, nonce=nonce, **kwargs)
-        return "dm_closed" if outcome == "closed" else outcome
+        any other refusal or failure is claimed again by a later sweep (a minute later the first time it
+        failed in passing, while Discord still honours the nonce)."""
+        return _step_outcome(await send_with_nonce(member, nonce=nonce, **kwargs), closed="dm_closed")
 
     async def find_delivered(self, action: NudgeAction) -> bool | None:
         """Whether the step's message (its reference in the footer) is among the recent messages of
@@ -604,6 +603,12 @@ class Nudges(commands.GroupCog, group_name="nudges", group_description="A gentle
         assert interaction.guild_id is not None
         status = await self.service.status(interaction.guild_id, interaction.user.id)
         await interaction.response.send_message(status_text(status), ephemeral=True)
+
+
+def _step_outcome(outcome: SendOutcome, *, closed: str) -> str:
+    """A send's outcome as a step's: failed in passing is :data:`~bot.services.nudges.TRANSIENT`
+    (retried soon), another refusal ``failed``."""
+    return {"sent": "sent", "closed": closed, "transient": TRANSIENT, "refused": "failed"}[outcome]
 
 
 def step_nonce(action: NudgeAction) -> str:

@@ -36,10 +36,14 @@ Discord whether the message is there (each message carries a reference: the memb
 ids, the footer of the buddy's note and of the moderators' notice). Found: recorded as sent.
 Not found: sent now (unless the member became active or opted out meanwhile). Cannot tell
 (Discord unreachable, history not readable): recorded as ``unknown`` and *not* sent — a lost
-message is preferred to a repeated one. A step Discord refused for a passing reason (after
-discord.py's own retries) is recorded as ``failed`` and claimed again by the sweep
-:data:`RETRY_AFTER_FAILURE` later, for a day at most; then the failure stands and the ladder goes
-on. A sweep that came due while the bot was down simply runs when it is back: due rows stay due.
+message is preferred to a repeated one. A step whose message failed (after discord.py's own
+retries) is recorded as ``failed`` and claimed again by the sweep :data:`RETRY_AFTER_FAILURE` later,
+for a day at most; then the failure stands and the ladder goes on. Except the first time a step fails
+*in passing* (:data:`TRANSIENT`: a 5xx, a timeout, a dropped connection; Discord may have made the
+message while its answer was lost): then it is claimed again :data:`~bot.services.retry.FIRST_RETRY`
+later, so that the retry's nonce (the same: server, member, spell, step) is still within Discord's
+window and gets the message already made instead of a second one. A sweep that came due while the
+bot was down simply runs when it is back: due rows stay due.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from bot.services.activity import ActivityBatch
 from bot.services.background import Sleep, WakeableLoop
 from bot.services.guidance import GuidanceLibrary, Passage
 from bot.services.localtime import next_local_occurrence, zone_for
+from bot.services.retry import FIRST_RETRY
 from bot.services.server_settings import SETTINGS, SETTINGS_CHANGED, ServerConfig, read_config
 from bot.timeutil import Clock, to_timestamp, utc_now
 
@@ -88,6 +93,7 @@ __all__ = [
     "STEP_BUDDY",
     "STEP_MEMBER",
     "STEP_MODERATORS",
+    "TRANSIENT",
     "DmThrottle",
     "Messenger",
     "NudgeAction",
@@ -100,6 +106,7 @@ __all__ = [
     "SweepReport",
     "in_daytime",
     "next_daytime",
+    "retry_delay",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +134,10 @@ RETRY_AFTER_FAILURE = timedelta(minutes=15)
 """A step Discord refused is carried out again by the sweep this much later (the sweep's interval)…"""
 RETRY_FAILED_FOR = timedelta(days=1)
 """…for at most this long after its first attempt."""
+TRANSIENT = "transient"
+"""The messenger's outcome for a message that failed in passing (Discord may have made it): recorded as
+``failed``; the step's first attempt failing so is claimed again :data:`~bot.services.retry.FIRST_RETRY`
+later, with the same nonce."""
 GUIDANCE_TOPIC = "why"
 """The guidance topic quoted in the member's DM: isolation, and the peers who fill the void."""
 
@@ -258,6 +269,8 @@ class NudgeAction:
     """The moderators' notice: the steps taken before it in this spell."""
     requested: bool = False
     """The buddy's note: the member asked for it (a button)."""
+    claimed_at: datetime | None = None
+    """When this attempt was claimed; the step's first claim (kept by a claim again) on its first attempt."""
 
     @property
     def ref(self) -> str:
@@ -270,7 +283,8 @@ class Messenger(Protocol):
     """Carries out steps on Discord (the cog)."""
 
     async def deliver(self, action: NudgeAction) -> str:
-        """Send the step's message; the outcome: 'sent', 'dm_closed', 'gone', 'no_channel' or 'failed'."""
+        """Send the step's message; the outcome: 'sent', 'dm_closed', 'gone', 'no_channel', 'failed' (refused)
+        or :data:`TRANSIENT` (failed in passing)."""
         ...
 
     async def find_delivered(self, action: NudgeAction) -> bool | None:
@@ -376,10 +390,20 @@ def _reasons(opt: str, facts: repo.Participation | None) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def _retry_later(conn: sqlite3.Connection, action: NudgeAction, now: datetime) -> None:
-    """A step Discord refused: step the member's ladder back, so that a later sweep claims it again (a
-    failed step may be claimed again), unless its first attempt is a day old or the spell moved on. A
-    step the member asked for (the buddy's note) is not retried: they were told, and may press again."""
+def retry_delay(action: NudgeAction, first_claimed_at: datetime, *, transient: bool) -> timedelta:
+    """How long after a failed attempt at a step it is claimed again: :data:`~bot.services.retry.FIRST_RETRY`
+    if it was the step's first attempt (claimed when the step was first claimed) and failed in passing,
+    within Discord's nonce window; else :data:`RETRY_AFTER_FAILURE`."""
+    if action.claimed_at is None or to_timestamp(action.claimed_at) != to_timestamp(first_claimed_at):
+        return RETRY_AFTER_FAILURE  # claimed again after an earlier failure: back off
+    return FIRST_RETRY if transient else RETRY_AFTER_FAILURE
+
+
+def _retry_later(conn: sqlite3.Connection, action: NudgeAction, now: datetime, *, transient: bool = False) -> None:
+    """A step whose message failed: step the member's ladder back, so that a later sweep claims it again
+    (a failed step may be claimed again; see :func:`retry_delay` for when), unless its first attempt is a
+    day old or the spell moved on. A step the member asked for (the buddy's note) is not retried: they
+    were told, and may press again."""
     first = next(
         (s for s in repo.spell_steps(conn, action.guild_id, action.user_id, action.spell) if s.step == action.step),
         None,
@@ -395,7 +419,7 @@ def _retry_later(conn: sqlite3.Connection, action: NudgeAction, now: datetime) -
             action.spell,
             step=action.step - 1,
             hurry=row.hurry,
-            next_check_at=now + RETRY_AFTER_FAILURE,
+            next_check_at=now + retry_delay(action, first.claimed_at, transient=transient),
         )
 
 
@@ -705,7 +729,7 @@ class NudgeService:
         advance(None)
         if not claimed:
             return None, False
-        return NudgeAction(guild_id, user_id, spell, step, channel, quiet, steps=taken), False
+        return NudgeAction(guild_id, user_id, spell, step, channel, quiet, steps=taken, claimed_at=now), False
 
     def _claim_dm(
         self,
@@ -734,7 +758,7 @@ class NudgeService:
         if not claimed:  # e.g. the member already asked for the buddy's note in this spell
             return None
         passage = self._passage() if step == STEP_MEMBER else None
-        return NudgeAction(guild_id, user_id, row.spell, step, recipient, quiet, passage=passage)
+        return NudgeAction(guild_id, user_id, row.spell, step, recipient, quiet, passage=passage, claimed_at=now)
 
     def _passage(self) -> Passage | None:
         try:
@@ -781,8 +805,12 @@ class NudgeService:
         return await self.db.transaction(work)
 
     async def report(self, action: NudgeAction, outcome: str) -> None:
-        """Record how a claimed step went. One that reached nobody makes the next step due now."""
+        """Record how a claimed step went. One that reached nobody makes the next step due now; one that
+        failed (:data:`TRANSIENT` is recorded as ``failed``) is claimed again later."""
         now = self.clock()
+        transient = outcome == TRANSIENT
+        if transient:
+            outcome = "failed"
 
         def work(conn: sqlite3.Connection) -> None:
             repo.finish_step(conn, action.guild_id, action.user_id, action.spell, action.step, outcome, now)
@@ -796,7 +824,7 @@ class NudgeService:
                         next_check_at=now,
                     )  # fmt: skip
             elif outcome == "failed" and not action.requested:
-                _retry_later(conn, action, now)
+                _retry_later(conn, action, now, transient=transient)
 
         await self.db.transaction(work)
 
@@ -836,6 +864,7 @@ class NudgeService:
                         passage=self._passage() if step.step == STEP_MEMBER else None,
                         steps=taken,
                         requested=step.requested,
+                        claimed_at=step.claimed_at,
                     )
                 )
             return out
