@@ -776,12 +776,13 @@ class NudgeService:
             actions: list[NudgeAction] = []
             seen: set[tuple[int, int]] = set()
             while True:
-                due = repo.due_members(conn, now, limit)
-                rows = [r for r in due if (r.guild_id, r.user_id) not in seen]
+                due = repo.due_with_participation(conn, now, limit, now - timedelta(days=PARTICIPATION_DAYS))
+                facts = {(r.guild_id, r.user_id): f for r, f in due if (r.guild_id, r.user_id) not in seen}
+                rows = [r for r, _ in due if (r.guild_id, r.user_id) in facts]
                 if not rows:  # only members looked at already are due (e.g. a step left them due)
                     return _Claimed(actions, more=len(due) >= limit)
-                seen.update((r.guild_id, r.user_id) for r in rows)
-                sweep = _Sweep(now, _facts(conn, [(r.guild_id, r.user_id) for r in rows], now))
+                seen.update(facts)
+                sweep = _Sweep(now, facts)
                 for row in rows:
                     current: repo.MemberRow | None = row
                     # A step that needs no message (no buddy) may make the next one due at once

@@ -18,6 +18,7 @@ from bot.db.repositories import nudges as repo
 from bot.db.repositories.guilds import ensure_guild, set_setting
 from bot.errors import UserError
 from bot.services.activity import ActivityBatch
+from bot.services.checkins import track_day
 from bot.services.guidance import GuidanceLibrary
 from bot.services.localtime import epoch_day
 from bot.services.nudges import (
@@ -266,12 +267,12 @@ async def test_a_check_in_makes_a_participant_and_counts_as_activity(world: Worl
     now = world.clock()
     day = epoch_day(now.date())
     row = checkins_repo.CheckinRow(G1, U1, day, 3, 2, True, "private words", now)
-    await world.run(lambda c: checkins_repo.upsert_checkin(c, row))
+    await world.run(lambda c: (checkins_repo.upsert_checkin(c, row), track_day(c, G1, U1, day)))
     await world.sweep(days=3)
     assert world.discord.log() == [(1, U1, U1)]
     later = world.clock() + timedelta(hours=2)
     row2 = checkins_repo.CheckinRow(G1, U1, day + 3, 4, 1, True, None, later)
-    await world.run(lambda c: checkins_repo.upsert_checkin(c, row2))
+    await world.run(lambda c: (checkins_repo.upsert_checkin(c, row2), track_day(c, G1, U1, day + 3)))
     await world.sweep(days=2, hours=3)  # day 5: a buddy step would be due, but the spell ended
     assert world.discord.log() == [(1, U1, U1)]
     assert (await world.member(G1, U1)).last_active_at == later
@@ -321,6 +322,20 @@ async def test_status_tells_why_a_member_participates(world: World) -> None:
     assert status.reasons == ("buddy", "sobriety") and status.opt == "auto" and status.participating
     assert (await world.service.status(G1, U2)).reasons == ()
     assert (await world.service.status(G1, BUDDY)).reasons == ("buddy",)
+
+
+async def test_a_check_in_through_the_check_in_service_makes_a_participant(world: World) -> None:
+    """A check-in as members make them (the check-in service, which keeps the stored streaks the
+    participation query looks at first) counts; a quick one a month later no longer does."""
+    from bot.services.checkins import CheckinService
+
+    checkins = CheckinService(world.db, world.clock, GuidanceLibrary.load())
+    await checkins.record_checkin(G1, U1, 4, 1, True, "private words")
+    assert (await world.service.status(G1, U1)).reasons == ("checkin",)
+    world.clock.advance(days=31)
+    assert (await world.service.status(G1, U1)).reasons == ()
+    await checkins.record_quick_checkin(G1, U1, 3)
+    assert (await world.service.status(G1, U1)).reasons == ("checkin",)
 
 
 # --------------------------------------------------------------------------- quiet hours, throttle

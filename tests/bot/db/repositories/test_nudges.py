@@ -29,6 +29,15 @@ def _guilds(conn: sqlite3.Connection) -> None:
     ensure_guild(conn, G2, NOW)
 
 
+def _check_in(conn: sqlite3.Connection, guild: int, user: int, day: int, recorded: datetime) -> None:
+    """A check-in stored as the check-in service stores it: the row and the member's streaks."""
+    from bot.db.repositories import checkins
+    from bot.services.checkins import track_day
+
+    checkins.upsert_checkin(conn, checkins.CheckinRow(guild, user, day, 3, 1, True, None, recorded))
+    track_day(conn, guild, user, day)
+
+
 def _member(conn: sqlite3.Connection, guild: int, user: int) -> repo.MemberRow:
     row = repo.get_member(conn, guild, user)
     assert row is not None
@@ -329,10 +338,8 @@ async def test_participation_of_a_batch_in_one_statement(db: Database) -> None:
         _guilds(conn)
         buddies.insert_pair(conn, G1, U1, U2, 77, status="active", now=NOW)
         day = T // DAY
-        checkins.upsert_checkin(
-            conn, checkins.CheckinRow(G1, U3, day - 40, 3, 1, True, "old", NOW - timedelta(days=40))
-        )
-        checkins.upsert_checkin(conn, checkins.CheckinRow(G2, U3, day - 2, 3, 1, True, "new", NOW - timedelta(days=2)))
+        _check_in(conn, G1, U3, day - 40, NOW - timedelta(days=40))
+        _check_in(conn, G2, U3, day - 2, NOW - timedelta(days=2))
         checkins.set_sobriety(conn, G2, U1, since_day=day - 10, announce=False, next_milestone=30, now=NOW)
         found = repo.participation(
             conn, [(G1, U1), (G1, U2), (G1, U3), (G2, U3), (G2, U1), (G2, U2)], NOW - timedelta(days=30)
@@ -395,3 +402,35 @@ async def test_schedule_many_sets_checks_and_the_flag_only_when_given(db: Databa
         assert (second.next_check, second.participant) == (None, False)
 
     await db.transaction(work)
+
+
+async def test_due_members_with_their_participation_in_one_statement(db: Database) -> None:
+    """The sweep's read: the due members (as :func:`due_members`), each with what
+    :func:`participation` says of them, through the due index and keys only."""
+    from bot.db.repositories import buddies, checkins
+
+    def work(conn: sqlite3.Connection) -> tuple[list[tuple[repo.MemberRow, repo.Participation]], list[str]]:
+        _guilds(conn)
+        repo.apply_activity(conn, G1, [(1000 + n, T) for n in range(50)], QUIET, NOW)
+        repo.apply_activity(conn, G1, [(U1, T - 9 * DAY), (U2, T - 8 * DAY), (U3, T - 7 * DAY)], QUIET, NOW)
+        repo.apply_activity(conn, G2, [(U1, T - 6 * DAY), (U2, T - 5 * DAY)], QUIET, NOW)
+        buddies.insert_pair(conn, G1, U3, U1, 77, status="active", now=NOW)
+        day = T // DAY
+        _check_in(conn, G2, U1, day - 2, NOW - timedelta(days=2))
+        checkins.set_sobriety(conn, G2, U2, since_day=day - 10, announce=False, next_milestone=30, now=NOW)
+        conn.execute("ANALYZE")
+        since = NOW - timedelta(days=30)
+        found = repo.due_with_participation(conn, NOW, 4, since)
+        assert [row for row, _ in found] == repo.due_members(conn, NOW, 4)
+        expected = repo.participation(conn, [(r.guild_id, r.user_id) for r, _ in found], since)
+        assert {(r.guild_id, r.user_id): f for r, f in found} == expected
+        return found, _plans(conn, lambda c: repo.due_with_participation(c, NOW, 4, since))
+
+    found, plans = await db.transaction(work)
+    assert [(r.guild_id, r.user_id) for r, _ in found] == [(G1, U1), (G1, U2), (G1, U3), (G2, U1)]
+    facts = [f for _, f in found]
+    assert [f.buddy for f in facts] == [True, False, True, False]
+    assert facts[3].latest_checkin == NOW - timedelta(days=2)
+    assert not any(f.sobriety for f in facts)
+    assert len(plans) == 1 and "USING INDEX nudge_members_due" in plans[0], plans
+    assert "SCAN" not in plans[0].replace("USING INDEX", ""), plans
