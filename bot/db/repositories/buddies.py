@@ -576,7 +576,7 @@ def insert_pair(
 def insert_pairs(
     conn: sqlite3.Connection,
     guild_id: int,
-    pairs: Sequence[tuple[int, int, int, int, bool]],
+    pairs: Sequence[tuple[int, int, int, int, int]],
     *,
     status: str,
     now: datetime,
@@ -589,21 +589,18 @@ def insert_pairs(
         return []
     stamp = to_timestamp(now)
     started = stamp if status == "active" else None
-    # One statement for the lot: the rows travel as one JSON array, inserted in array order (measured
-    # faster than executemany or multi-row VALUES statements). The caller holds the write lock, so
-    # nothing else inserts meanwhile and the new rowids are the ones right above the current
-    # maximum, in order.
-    before = int(conn.execute("SELECT coalesce(max(pair_id), 0) FROM buddy_pairs").fetchone()[0])
+    # One statement for the lot: the rows travel as one JSON array (measured faster than executemany
+    # or multi-row VALUES statements), each row's id given as the next after the current maximum
+    # plus its place in the array (the caller holds the write lock: nothing else inserts meanwhile),
+    # so SQLite need not sort the rows to number them in order.
+    first = int(conn.execute("SELECT coalesce(max(pair_id), 0) + 1 FROM buddy_pairs").fetchone()[0])
     conn.execute(
-        "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, queued_at, "
-        "first_in_line, started_at) SELECT ?, p.value ->> 0, p.value ->> 1, p.value ->> 2, ?, ?, p.value ->> 3, "
-        "p.value ->> 4, ? FROM json_each(?) p ORDER BY p.key",
-        (guild_id, status, stamp, started, json.dumps([[m, b, g, q, int(f)] for m, b, g, q, f in pairs])),
+        "INSERT INTO buddy_pairs (pair_id, guild_id, member_id, buddy_id, group_role_id, status, created_at, "
+        "queued_at, first_in_line, started_at) SELECT ? + p.key, ?, p.value ->> 0, p.value ->> 1, p.value ->> 2, "
+        "?, ?, p.value ->> 3, p.value ->> 4, ? FROM json_each(?) p",
+        (first, guild_id, status, stamp, started, json.dumps(list(pairs))),
     )
-    after = int(conn.execute("SELECT max(pair_id) FROM buddy_pairs").fetchone()[0])
-    if after != before + len(pairs):  # pragma: no cover - the write lock makes this impossible
-        raise RuntimeError("pairs were inserted concurrently")
-    return list(range(before + 1, after + 1))
+    return list(range(first, first + len(pairs)))
 
 
 def get_pair(conn: sqlite3.Connection, guild_id: int, pair_id: int) -> PairRow | None:
@@ -810,6 +807,7 @@ def pairs_to_introduce(conn: sqlite3.Connection, guild_id: int) -> list[PairRow]
 # --------------------------------------------------------------------------- matching inputs
 
 _IN_GROUPS = " AND group_role_id IN (SELECT value FROM json_each(?))"
+_V_IN_GROUPS = "AND v.group_role_id IN (SELECT value FROM json_each(?))"
 
 
 def _tuples(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -842,30 +840,26 @@ def matching_waiting(
 
 def matching_volunteers(
     conn: sqlite3.Connection, guild_id: int, joined_before: datetime, groups: Collection[int] | None = None
-) -> list[tuple[int, int, int, int | None]]:
-    """(user_id, group_role_id, joined_at, max_buddies) of available volunteers in one group, still in
-    the server, who joined it no later than ``joined_before``; only ``groups`` if given.
+) -> list[tuple[int, int, int, int | None, int]]:
+    """(user_id, group_role_id, joined_at, max_buddies, 1) of available volunteers in one group, still
+    in the server, who joined it no later than ``joined_before``; only ``groups`` if given. The rows
+    have the shape of the matcher's ``Volunteer`` (the last column: available).
 
-    For some groups, the group's available offers are one range of ``buddy_volunteers_by_group``
-    (the offer's copy of the group), so one group costs its volunteers, not every volunteer of the
-    server nor every member of the group."""
-    if groups is not None:
-        return _tuples(
-            conn,
-            "SELECT v.user_id, v.group_role_id, m.joined_at, v.max_buddies "
-            "FROM buddy_volunteers v INDEXED BY buddy_volunteers_by_group "
-            "CROSS JOIN buddy_members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id "
-            "WHERE v.guild_id = ? AND v.available = 1 AND v.group_role_id IN (SELECT value FROM json_each(?)) "
-            "AND m.left_at IS NULL AND m.joined_at <= ?",
-            [guild_id, _ids(groups), to_timestamp(joined_before)],
-        )
+    The available offers in a group are ranges of ``buddy_volunteers_by_group`` (the offer's copy of
+    the group), each joined to its member by key: the server's volunteers, not all its members, and
+    one group costs its volunteers, not every volunteer of the server nor every member of the group."""
+    sql = (
+        "SELECT v.user_id, v.group_role_id, m.joined_at, v.max_buddies, 1 "
+        "FROM buddy_volunteers v INDEXED BY buddy_volunteers_by_group "
+        "CROSS JOIN buddy_members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id "
+        "WHERE v.guild_id = ? AND v.available = 1 AND m.left_at IS NULL AND m.joined_at <= ? "
+    )
+    if groups is None:
+        return _tuples(conn, sql + "AND v.group_role_id IS NOT NULL", [guild_id, to_timestamp(joined_before)])
     return _tuples(
         conn,
-        "SELECT v.user_id, m.group_role_id, m.joined_at, v.max_buddies FROM buddy_volunteers v "
-        "JOIN buddy_members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id "
-        "WHERE v.guild_id = ? AND v.available = 1 AND m.group_role_id IS NOT NULL AND m.left_at IS NULL "
-        "AND m.joined_at <= ?",
-        [guild_id, to_timestamp(joined_before)],
+        sql + _V_IN_GROUPS,
+        [guild_id, to_timestamp(joined_before), _ids(groups)],
     )
 
 

@@ -372,3 +372,49 @@ def test_same_pairs_as_the_plain_algorithm(server: Server) -> None:
     """The matcher makes exactly the pairs, in the same order, that the rules applied plainly make."""
     expected = _plain_match(server.waiting, server.volunteers, server.current, server.past, server.max_default)
     assert _run(server) == expected
+
+
+def test_a_place_set_aside_goes_to_the_next_member_before_the_next_level() -> None:
+    """A volunteer ruled out for one member keeps their turn: the next member gets them first."""
+    waiting = [Waiting(1, 10, 100), Waiting(2, 10, 200), Waiting(3, 10, 300), Waiting(4, 10, 400)]
+    volunteers = [Volunteer(50, 10, joined_at=0, max_buddies=2), Volunteer(60, 10, joined_at=1, max_buddies=2)]
+    made = match(waiting, volunteers, [], [(1, 50)], 5)
+    assert made == [Pair(1, 60, 10), Pair(2, 50, 10), Pair(3, 50, 10), Pair(4, 60, 10)]
+
+
+def test_plain_rows_match_like_named_tuples() -> None:
+    """The repository's plain rows (first_in_line and available as 0/1) give the same pairs as the named tuples."""
+    waiting = [Waiting(1, 10, 300), Waiting(2, 10, 200, first_in_line=True), Waiting(3, 11, 100)]
+    volunteers = [Volunteer(7, 10, 5, 1), Volunteer(8, 10, 4), Volunteer(9, 11, 4, available=False)]
+    plain_waiting = [(w.user_id, w.group, w.queued_at, int(w.first_in_line)) for w in waiting]
+    plain_volunteers = [(v.user_id, v.group, v.joined_at, v.max_buddies, int(v.available)) for v in volunteers]
+    expected = match(waiting, volunteers, [(4, 8)], [], 2)
+    assert expected == [Pair(2, 7, 10), Pair(1, 8, 10)]
+    assert match(plain_waiting, plain_volunteers, [(4, 8)], [], 2) == expected
+
+
+@st.composite
+def crowded_servers(draw: st.DrawFn) -> Server:
+    """A small server where most members were paired before: many places are set aside and offered again."""
+    group_of = draw(st.dictionaries(st.integers(1, 10), st.integers(1, 2), min_size=2))
+    users = sorted(group_of)
+    waiting = [
+        Waiting(uid, group_of[uid], draw(st.integers(0, 3)), draw(st.booleans()))
+        for uid in draw(st.lists(st.sampled_from(users), unique=True))
+    ]
+    volunteers = [
+        Volunteer(uid, group_of[uid], draw(st.integers(0, 2)), draw(st.none() | st.integers(1, 4)))
+        for uid in draw(st.lists(st.sampled_from(users), unique=True))
+    ]
+    pairs = st.tuples(st.sampled_from(users), st.sampled_from(users)).filter(lambda p: p[0] != p[1])
+    current = draw(st.lists(pairs, max_size=6))
+    past = draw(st.lists(pairs, max_size=30))
+    return Server(waiting, volunteers, current, past, draw(st.integers(1, 4)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(crowded_servers())
+def test_same_pairs_as_the_plain_algorithm_when_crowded(server: Server) -> None:
+    """With many past pairs, the matcher still makes exactly the pairs the rules applied plainly make."""
+    expected = _plain_match(server.waiting, server.volunteers, server.current, server.past, server.max_default)
+    assert _run(server) == expected

@@ -12,7 +12,7 @@ import pytest
 from bot.db.connection import Database
 from bot.db.repositories import buddies as repo
 from bot.db.repositories import guilds
-from bot.timeutil import to_timestamp
+from bot.timeutil import from_timestamp, to_timestamp
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -297,17 +297,27 @@ async def test_pair_lifecycle_fields(db: Database) -> None:
 
 
 async def test_insert_pairs_returns_ids_in_order(db: Database) -> None:
-    """A bulk insert gives each pair its id, in the order given."""
+    """A bulk insert gives each pair its id, in the order given, with every column as given."""
 
-    def work(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
         repo.insert_pair(conn, G + 1, 7, 8, 1, status="active", now=NOW)
         ids = repo.insert_pairs(
             conn, G, [(1, 2, MEN, 100, False), (3, 4, WOMEN, 200, True)], status="proposed", now=NOW
         )
-        rows = [repo.get_pair(conn, G, i) for i in ids]
-        return [(r.member_id, r.buddy_id) for r in rows if r]
+        more = repo.insert_pairs(conn, G, [(5, 6, MEN, 300, 1)], status="active", now=NOW)
+        assert more == [ids[-1] + 1]
+        rows = [repo.get_pair(conn, G, i) for i in ids + more]
+        return [
+            (r.member_id, r.buddy_id, r.group_role_id, r.status, r.queued_at, r.first_in_line, r.started_at)
+            for r in rows
+            if r
+        ]
 
-    assert await run(db, work) == [(1, 2), (3, 4)]
+    assert await run(db, work) == [
+        (1, 2, MEN, "proposed", from_timestamp(100), False, None),
+        (3, 4, WOMEN, "proposed", from_timestamp(200), True, None),
+        (5, 6, MEN, "active", from_timestamp(300), True, NOW),
+    ]
 
 
 async def test_live_pairs_loads_and_partners(db: Database) -> None:
@@ -454,8 +464,8 @@ async def test_matching_inputs_are_scoped(db: Database) -> None:
     joined = to_timestamp(NOW - timedelta(days=30))
     assert got["waiting"] == [(1, MEN, stamp, 0), (2, WOMEN, stamp, 0)]
     assert got["waiting_men"] == [(1, MEN, stamp, 0)]
-    assert got["volunteers"] == [(4, MEN, joined, None), (6, WOMEN, joined, None)]
-    assert got["volunteers_women"] == [(6, WOMEN, joined, None)]
+    assert got["volunteers"] == [(4, MEN, joined, None, 1), (6, WOMEN, joined, None, 1)]
+    assert got["volunteers_women"] == [(6, WOMEN, joined, None, 1)]
     assert got["current"] == [(8, 4)]
     assert got["current_women"] == []
     assert got["past"] == [(1, 4)]
