@@ -35,7 +35,7 @@ from bench import payloads
 from bench.core import BenchError, note
 from bench.data import BOT_USER_ID, GUILD_ID, NOW, Plan
 from bot.cli import tune_interpreter
-from bot.client import SoberPeersBot, settle_heap
+from bot.client import SoberPeersBot
 from bot.db.connection import Database
 from bot.settings import Settings
 from bot.timeutil import Clock
@@ -405,7 +405,6 @@ async def offline_bot(
                     guild._add_member(discord.Member(data=data, guild=guild, state=state))
             if guild.id != GUILD_ID:
                 raise BenchError("the server did not load")
-            settle_heap()  # what the bot's on_ready does once the cache is full
             yield Harness(bot, plan, recorder)
     finally:
         async_context.reset(context)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
@@ -46,20 +45,6 @@ def build_intents() -> discord.Intents:
 def discover_extensions() -> list[str]:
     """Every module of the ``cogs`` package, as extension names, sorted."""
     return sorted(f"{cogs.__name__}.{info.name}" for info in pkgutil.iter_modules(cogs.__path__) if not info.ispkg)
-
-
-def settle_heap() -> None:
-    """Collect once, then freeze what is left out of the garbage collector's sight (``gc.freeze``).
-
-    Called when the bot is ready: discord.py's cache then holds every member (570,000 objects the
-    collector tracks for 100,000 members), which a full collection would walk again every time
-    (180-190 ms with the event loop stopped, in the bench), although it lives as long as the bot. A later
-    ready (a new session after a reconnect rebuilds the cache) unfreezes first, so that the old
-    cache's objects are collected instead of kept for good.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 class SoberPeersBot(commands.Bot):
@@ -188,10 +173,9 @@ class SoberPeersBot(commands.Bot):
         return bool(self.extra_events.get("on_message") or waiting)
 
     async def on_ready(self) -> None:
-        """Log who we are and where; then settle the heap (the caches are full now)."""
+        """Log who we are and where."""
         user = self.user
         log.info("Ready as %s (%s) in %d servers", user, user.id if user else "?", len(self.guilds))
-        settle_heap()
 
     async def on_message(self, message: discord.Message, /) -> None:
         """Do nothing with messages: the bot has no text commands and never reads content."""

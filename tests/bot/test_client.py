@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import pytest
@@ -83,22 +82,4 @@ async def test_messages_start_no_task_unless_someone_listens(db: Database) -> No
     bot.dispatch("message", "m2")
     assert seen == ["m1", "m2"]
     assert "on_message" in scheduled
-    await bot.close()
-
-
-async def test_ready_settles_the_heap_once_the_caches_are_full(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """on_ready unfreezes (a new session's old cache may be collected), collects, then freezes what is left."""
-    calls: list[str] = []
-
-    def collect(*args: object) -> int:
-        calls.append("collect")
-        return 0
-
-    monkeypatch.setattr(gc, "unfreeze", lambda: calls.append("unfreeze"))
-    monkeypatch.setattr(gc, "collect", collect)
-    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
-    bot = SoberPeersBot(Settings(), db, extensions=[])
-    await bot.on_ready()
-    await bot.on_ready()  # a later ready (a new session) does it again
-    assert calls == ["unfreeze", "collect", "freeze"] * 2
     await bot.close()
