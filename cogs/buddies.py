@@ -10,6 +10,9 @@ A thin adapter of :class:`bot.services.buddies.BuddyService`, which decides ever
   moderators' channel. Nothing is ever posted publicly.
 * Member events: joining, a role change (a pair that would span two matching groups ends at
   once), leaving (pairs end, the buddy is told privately, the thread is archived).
+* The private notice that a pairing ended and the welcome saying what a buddy is go through the
+  outbox (:func:`cogs.outbox.deliver`, destination ``'member'``): retried when Discord fails in
+  passing, recorded when they cannot succeed (closed DMs, the member gone).
 * A message in an introduction thread only notes *that* one of the two wrote (an event observer,
   no task per message elsewhere; the bot never reads message content).
 * After ready, every member's roles are reconciled (changes made while the bot was away). The
@@ -26,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, cast
@@ -61,8 +64,8 @@ from bot.services.buddies import (
     WaitReason,
     WithdrawProposal,
 )
-from bot.services.outbox import MODERATOR_NOTICE, NewPost
-from bot.views import DmOutcome, answer_failure, send_dm
+from bot.services.outbox import MODERATOR_NOTICE, PAIR_ENDED, WHAT_A_BUDDY_IS, NewPost, Post
+from bot.views import SEND_ERRORS, DmOutcome, answer_failure, send_dm
 from cogs.guidance import passage_embed
 from cogs.outbox import deliver
 
@@ -383,6 +386,27 @@ async def find_member(guild: discord.Guild, user_id: int) -> discord.Member | No
         return None
 
 
+async def _has_left(guild: discord.Guild, user_id: int) -> bool:
+    """Whether the member is known to have left the server (nobody to tell). If Discord cannot say now,
+    they are taken to be there: the outbox looks again at each attempt."""
+    try:
+        return await find_member(guild, user_id) is None
+    except SEND_ERRORS as exc:
+        log.info("Could not look member %s of guild %s up (%s); the outbox will", user_id, guild.id, exc)
+        return False
+
+
+def what_a_buddy_is_extras(bot: SoberPeersBot, service: BuddyService) -> Callable[[Post], dict[str, Any]]:
+    """What each attempt at the "what a buddy is" DM adds to its text: the article's words on what peer
+    support is, as embeds (never stored: made from the guidance the bot holds)."""
+
+    def extras(post: Post) -> dict[str, Any]:
+        embeds = [passage_embed(p, bot.guidance.source_title) for p in service.buddy_quotes()]
+        return {"embeds": _embed_batches(embeds)[0]} if embeds else {}
+
+    return extras
+
+
 def _thread_opened_before(channel: discord.TextChannel, name: str) -> discord.Thread | None:
     """A private thread the bot opened in ``channel`` under ``name`` that is still open: an introduction
     interrupted (a crash, a restart) after the thread was made and before it was recorded."""
@@ -659,11 +683,13 @@ class EffectRunner:
     # ----------------------------------------------------------------------- endings
 
     async def _pair_ended(self, guild: discord.Guild, effect: NotifyPairEnded) -> None:
-        member = await find_member(guild, effect.user_id)
-        if member is None:
+        """Through the outbox (a DM with no next chance of its own): retried if Discord fails in passing;
+        closed DMs at the first attempt are reported to the moderators (and recorded)."""
+        if await _has_left(guild, effect.user_id):
             return
-        outcome = await send_dm(member, content=ended_dm_text(effect, guild.name))
-        if outcome == "closed":
+        text = ended_dm_text(effect, guild.name)
+        delivery = await deliver(self.bot, NewPost(guild.id, PAIR_ENDED, "member", text, effect.user_id))
+        if delivery.dms_closed:
             await self.notify_moderators(
                 guild,
                 await self._moderator_channel(guild),
@@ -693,13 +719,16 @@ class EffectRunner:
             await thread.edit(archived=True, reason="The buddy pairing ended")
 
     async def _tell_what_a_buddy_is(self, guild: discord.Guild, effect: TellMemberWhatABuddyIs) -> None:
-        member = await find_member(guild, effect.user_id)
-        if member is None:
+        """Through the outbox, with the article's words as embeds (:func:`what_a_buddy_is_extras`, made
+        afresh at each attempt): retried if Discord fails in passing, recorded if it cannot succeed."""
+        if await _has_left(guild, effect.user_id):
             return
-        embeds = [passage_embed(p, self.bot.guidance.source_title) for p in effect.quotes]
-        outcome = await send_dm(member, content=what_a_buddy_is_text(guild.name), embeds=_embed_batches(embeds)[0])
-        if outcome != "sent":
-            log.info("Could not tell member %s of guild %s what a buddy is (%s)", member.id, guild.id, outcome)
+        new = NewPost(guild.id, WHAT_A_BUDDY_IS, "member", what_a_buddy_is_text(guild.name), effect.user_id)
+        delivery = await deliver(self.bot, new)
+        if delivery.state == "undelivered":
+            log.info(
+                "Could not tell member %s of guild %s what a buddy is (%s)", effect.user_id, guild.id, delivery.reason
+            )
 
     # ----------------------------------------------------------------------- reminders
 
@@ -816,12 +845,14 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
         """Observe messages (intro threads only), handle the support button, start the sweep once ready."""
         self.bot.add_event_observer("message", self._on_message)
         self.bot.add_dynamic_items(BuddySupportButton)
+        self.bot.outbox.set_extras(WHAT_A_BUDDY_IS, what_a_buddy_is_extras(self.bot, self.service))
         self._loop_task = asyncio.create_task(self._run(), name="buddies-sweep")
 
     async def cog_unload(self) -> None:
         """Stop observing and sweeping; cancel what is in flight."""
         self.bot.remove_event_observer("message", self._on_message)
         self.bot.remove_dynamic_items(BuddySupportButton)
+        self.bot.outbox.set_extras(WHAT_A_BUDDY_IS, None)
         tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()

@@ -1,14 +1,18 @@
 """The outbox on Discord: posting a pending post, and the dispatcher that retries what failed.
 
 The other cogs call :func:`deliver` for a channel post that is not an interaction's answer (a
-milestone celebration, a shared check-in summary, a notice to the moderators): it is written to the
+milestone celebration, a shared check-in summary, a notice to the moderators), and for a DM to a
+member that has no next chance of its own (destination ``'member'``: the notice that a buddy pairing
+ended, what a buddy is): it is written to the
 outbox (:class:`~bot.services.outbox.OutboxService`, ``bot.outbox``), attempted at once, and the
 caller learns whether it was delivered, will be retried, or was given up. The :class:`Outbox` cog
 starts the :class:`~bot.services.outbox.OutboxDispatcher` once the bot is ready (posts left pending by
 a restart go out then) and stops it when unloaded.
 
 Each attempt sends with the post's nonce (``enforce_nonce``): Discord answers a second attempt at a
-message it already created with that message. Mentions never ping.
+message it already created with that message. Mentions never ping. A DM to a member who has left the
+server, or whose DMs are closed, is refused for good (recorded); a 5xx, a timeout or a dropped
+connection is retried, the first time a minute later.
 """
 
 from __future__ import annotations
@@ -40,15 +44,17 @@ __all__ = ["Outbox", "classify", "deliver", "send_post"]
 log = logging.getLogger(__name__)
 
 
-def classify(exc: Exception) -> Attempt:
+def classify(exc: Exception, destination: str = "owner") -> Attempt:
     """A failed send as an :class:`Attempt`: transient (a 5xx, a 429 not waited out, a timeout, a broken
-    connection) or permanent (any other refusal: no access, unknown channel, closed DMs, a bad request)."""
+    connection) or permanent (any other refusal: no access, unknown channel, closed DMs, a bad request).
+    ``destination``: whose DMs are closed, if they are (``'owner'`` or ``'member'``)."""
     if isinstance(exc, discord.HTTPException):
         what = f"Discord answered {exc.status}" + (f" ({exc.text})" if exc.text else "")
         if exc.status >= 500 or exc.status == 429:
             return Attempt("transient", what)
         if exc.status == 403 and exc.code == DISCORD_CANNOT_DM:
-            return Attempt("permanent", "the owner's direct messages are closed")
+            whose = "the member's" if destination == "member" else "the owner's"
+            return Attempt("permanent", f"{whose} direct messages are closed", dms_closed=True)
         if exc.status == 404:
             return Attempt("permanent", "the channel no longer exists")
         return Attempt("permanent", what)
@@ -69,6 +75,16 @@ async def _target(bot: SoberPeersBot, post: Post) -> tuple[discord.abc.Messageab
             return None, Attempt("permanent", "the server's owner is not known")
         owner = guild.owner or bot.get_user(guild.owner_id) or await bot.fetch_user(guild.owner_id)
         return owner, None
+    if post.destination == "member":
+        if post.user_id is None:
+            return None, Attempt("permanent", "the member is not known")
+        member = guild.get_member(post.user_id)
+        if member is None:
+            try:
+                member = await guild.fetch_member(post.user_id)
+            except discord.NotFound:
+                return None, Attempt("permanent", "the member is no longer in the server")
+        return member, None
     channel_id = post.channel_id
     if channel_id is None:
         config = await bot.server_settings.get(guild.id)
@@ -93,11 +109,14 @@ async def send_post(bot: SoberPeersBot, post: Post, *, nonce: str | None = None)
         if isinstance(target, discord.TextChannel | discord.Thread):
             channel_id = target.id
         await target.send(
-            post.content, nonce=post.nonce if nonce is None else nonce, allowed_mentions=discord.AllowedMentions.none()
+            post.content,
+            nonce=post.nonce if nonce is None else nonce,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **bot.outbox.extras(post),
         )
     except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError) as exc:
-        result = classify(exc)
-        return Attempt(result.outcome, result.reason, channel_id)
+        result = classify(exc, post.destination)
+        return Attempt(result.outcome, result.reason, channel_id, result.dms_closed)
     return Attempt("sent", channel_id=channel_id)
 
 
@@ -117,7 +136,9 @@ async def deliver(bot: SoberPeersBot, new: NewPost) -> Delivery:
             0, new.guild_id, new.user_id, new.kind, new.destination, new.channel_id, new.content, 1, bot.clock()
         )
         result = await send_post(bot, once, nonce=str(secrets.randbits(63)))
-        return Delivery("delivered") if result.outcome == "sent" else Delivery("undelivered", result.reason)
+        if result.outcome == "sent":
+            return Delivery("delivered")
+        return Delivery("undelivered", result.reason, dms_closed=result.dms_closed)
     delivery = await attempt(bot.outbox, lambda p: send_post(bot, p), post)
     if delivery is None:  # sent or not, the claim's lease brings it back and the nonce prevents a double
         return Delivery("retrying", "its outcome could not be recorded")

@@ -1,15 +1,18 @@
-"""The outbox: channel posts that are not answers to an interaction, delivered at least once, shown once.
+"""The outbox: posts and DMs that are not answers to an interaction, delivered at least once, shown once.
 
-A milestone celebration, a shared check-in summary and a notice to the moderators are written to the
-outbox before they are sent (:meth:`OutboxService.add`), so nothing is lost when Discord fails:
+A milestone celebration, a shared check-in summary and a notice to the moderators (in a channel, or to
+the server's owner by DM), and a DM to a member that has no next chance of its own (the notice that a
+buddy pairing ended, what a buddy is) are written to the outbox before they are sent
+(:meth:`OutboxService.add`), so nothing is lost when Discord fails:
 
 * **An attempt at once** by the caller, who learns the :class:`Delivery`: delivered, retrying, or
   undelivered (and why).
 * **A transient failure** (a 5xx, a timeout, a broken connection; a 429 is waited out by discord.py
   itself) keeps the post and tries again after :data:`BACKOFF` (1 min, 5 min, 30 min, 2 h, 6 h,
   12 h): at most :data:`MAX_ATTEMPTS` attempts, and never once it is older than :data:`MAX_AGE`.
-* **A permanent failure** (Discord refuses it: no access, the channel is gone; the setting naming the
-  channel is no longer set), or the attempts used up, is *recorded*: logged, and an entry in the
+* **A permanent failure** (Discord refuses it: no access, the channel is gone, the DMs are closed; the
+  setting naming the channel is no longer set; the member has left the server), or the attempts used
+  up, is *recorded*: logged, and an entry in the
   server's audit log (``/settings audit-log``) says what could not be posted, where, and why — never
   the post itself, nor whom it was about. Then the post is forgotten.
 * **Delivered** posts are deleted at once: the outbox keeps nothing longer than it must.
@@ -21,7 +24,9 @@ outbox before they are sent (:meth:`OutboxService.add`), so nothing is lost when
 
 :class:`OutboxDispatcher` is the one background task that sends what is due (the bot starts it once
 ready): it sleeps until the next due post, and is woken when one is added or put off. No Discord here:
-the sender, given by the cog, turns a :class:`Post` into an :class:`Attempt`.
+the sender, given by the cog, turns a :class:`Post` into an :class:`Attempt`; what a kind of post adds
+to its text at each attempt (embeds quoting the article) is given by the cog that owns the kind
+(:meth:`OutboxService.set_extras`), made afresh from what the bot holds, never stored.
 """
 
 from __future__ import annotations
@@ -29,10 +34,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from bot.db.connection import Database
 from bot.db.repositories import audit
@@ -51,9 +56,12 @@ __all__ = [
     "MAX_ATTEMPTS",
     "MILESTONE",
     "MODERATOR_NOTICE",
+    "PAIR_ENDED",
     "UNDELIVERED_ACTION",
+    "WHAT_A_BUDDY_IS",
     "Attempt",
     "Delivery",
+    "Extras",
     "NewPost",
     "OutboxDispatcher",
     "OutboxService",
@@ -67,10 +75,14 @@ log = logging.getLogger(__name__)
 MILESTONE = "milestone"
 CHECKIN_SHARE = "checkin_share"
 MODERATOR_NOTICE = "moderator_notice"
+PAIR_ENDED = "pair_ended"
+WHAT_A_BUDDY_IS = "what_a_buddy_is"
 KIND_LABELS = {
     MILESTONE: "a milestone celebration",
     CHECKIN_SHARE: "a shared check-in summary",
     MODERATOR_NOTICE: "a notice to the moderators",
+    PAIR_ENDED: "a private notice that a buddy pairing ended",
+    WHAT_A_BUDDY_IS: "a private welcome saying what a buddy is",
 }
 """How the audit log and the export name each kind of post."""
 
@@ -80,6 +92,7 @@ DESTINATION_LABELS = {
     "celebrations_channel": "the celebrations channel",
     "checkin_channel": "the check-in channel",
     "owner": "the server owner's direct messages",
+    "member": "a member's direct messages",
 }
 """How the audit log names each destination."""
 
@@ -107,8 +120,9 @@ UNDELIVERED_ACTION = "outbox.undelivered"
 @dataclass(frozen=True, slots=True)
 class NewPost:
     """A post to deliver. ``destination``: ``'channel'`` (with ``channel_id``), a setting naming a channel
-    (``'moderator_channel'``, ``'celebrations_channel'``, ``'checkin_channel'``; read when it is sent), or
-    ``'owner'``. ``user_id``: the member it is about, if any (export, erasure)."""
+    (``'moderator_channel'``, ``'celebrations_channel'``, ``'checkin_channel'``; read when it is sent),
+    ``'owner'``, or ``'member'`` (a DM to ``user_id``). ``user_id``: the member it is about or for, if any
+    (export, erasure)."""
 
     guild_id: int
     kind: str
@@ -156,25 +170,33 @@ class Post:
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """What one attempt came to: ``sent``; ``transient`` (try again later); ``permanent`` (it cannot
-    succeed: Discord refused it, or there is nowhere to send it). ``channel_id``: where it was to go."""
+    succeed: Discord refused it, or there is nowhere to send it). ``channel_id``: where it was to go.
+    ``dms_closed``: refused because the recipient's DMs are closed (Discord's 50007)."""
 
     outcome: Literal["sent", "transient", "permanent"]
     reason: str = ""
     channel_id: int | None = None
+    dms_closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What became of a post after an attempt: ``delivered``; ``retrying`` at ``retry_at``;
-    ``undelivered`` (recorded and given up, ``reason`` says why)."""
+    ``undelivered`` (recorded and given up, ``reason`` says why; ``dms_closed`` if it was because the
+    recipient's DMs are closed)."""
 
     state: Literal["delivered", "retrying", "undelivered"]
     reason: str = ""
     retry_at: datetime | None = None
+    dms_closed: bool = False
 
 
 Send = Callable[[Post], Awaitable[Attempt]]
 """The sender: one attempt at a post (never raises for Discord's failures)."""
+
+Extras = Callable[[Post], Mapping[str, Any]]
+"""What the sender adds to a kind of post's text at each attempt (keyword arguments of the send, such as
+embeds quoting the article): made from what the bot holds, so nothing more is stored."""
 
 
 class OutboxService:
@@ -185,6 +207,7 @@ class OutboxService:
         self.clock = clock
         self._listeners: list[Callable[[], None]] = []
         self._in_flight: set[int] = set()
+        self._extras: dict[str, Extras] = {}
 
     # ----------------------------------------------------------------------- listeners
 
@@ -200,6 +223,20 @@ class OutboxService:
     def _notify(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+    # ----------------------------------------------------------------------- what a kind adds
+
+    def set_extras(self, kind: str, extras: Extras | None) -> None:
+        """Have ``extras(post)`` added to every attempt at a post of ``kind`` (``None``: no longer)."""
+        if extras is None:
+            self._extras.pop(kind, None)
+        else:
+            self._extras[kind] = extras
+
+    def extras(self, post: Post) -> Mapping[str, Any]:
+        """What an attempt at the post adds to its text (nothing, unless its kind's owner said)."""
+        extras = self._extras.get(post.kind)
+        return {} if extras is None else extras(post)
 
     # ----------------------------------------------------------------------- adding and claiming
 
@@ -268,9 +305,12 @@ class OutboxService:
                     if not repo.reschedule(conn, post.id, retry_at):
                         return Delivery("undelivered", "it was erased meanwhile")
                     return Delivery("retrying", attempt.reason, retry_at)
-            why = attempt.reason if attempt.outcome == "permanent" else f"{attempt.reason}, and out of attempts"
+            if attempt.outcome == "permanent":
+                why, closed = attempt.reason, attempt.dms_closed
+            else:
+                why, closed = f"{attempt.reason}, and out of attempts", False
             self._give_up(conn, post, why, attempt.channel_id, now)
-            return Delivery("undelivered", why)
+            return Delivery("undelivered", why, dms_closed=closed)
 
         try:
             delivery = await self._db.transaction(work)

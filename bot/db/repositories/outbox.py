@@ -1,4 +1,4 @@
-"""SQL for the outbox (migration 0009): channel posts waiting to be delivered, and their attempts.
+"""SQL for the outbox (migration 0009): posts and DMs waiting to be delivered, and their attempts.
 
 Plain functions of a ``sqlite3.Connection``, run inside a service's unit of work. Every query is
 parameterised; instants are aware UTC datetimes, stored as Unix seconds.
@@ -28,8 +28,9 @@ __all__ = [
     "reschedule",
 ]
 
-DESTINATIONS = ("channel", "moderator_channel", "celebrations_channel", "checkin_channel", "owner")
-"""Where a post goes: an explicit channel, the channel a server setting names, or the owner's DMs."""
+DESTINATIONS = ("channel", "moderator_channel", "celebrations_channel", "checkin_channel", "owner", "member")
+"""Where a post goes: an explicit channel, the channel a server setting names, the owner's DMs, or the
+DMs of the member in ``user_id`` (migration 0009's ``destination`` is free text: no schema change)."""
 
 _SELECT = (
     "SELECT id, guild_id, user_id, kind, destination, channel_id, content, attempts, next_attempt_at, created_at "
@@ -86,6 +87,8 @@ def insert(
         raise ValueError(f"unknown outbox destination {destination!r}")
     if (destination == "channel") != (channel_id is not None):
         raise ValueError("a channel id goes with the 'channel' destination, and only with it")
+    if destination == "member" and user_id is None:
+        raise ValueError("a DM to a member needs the member's user id")
     ensure_guild(conn, guild_id, now)
     cursor = conn.execute(
         "INSERT INTO outbox (guild_id, user_id, kind, destination, channel_id, content, attempts, next_attempt_at, "
