@@ -1,7 +1,8 @@
-"""The outbox through the stand-in's failure injection: a celebrations post, a shared check-in summary
-and a moderators' notice that Discord refuses (503, five 500s, a lost answer) are posted at the next
-attempt, exactly once; one whose channel was deleted meanwhile is recorded in the audit log and not
-retried; what was pending when the bot stopped is posted after it starts again."""
+"""The outbox through the stand-in's failure injection: a celebrations post, a shared check-in summary,
+a moderators' notice and a DM to a member (the notice that a pairing ended, what a buddy is) that
+Discord refuses (503, five 500s, a lost answer) are sent at the next attempt, exactly once; one whose
+channel was deleted meanwhile, or whose member's DMs are closed or who left, is recorded in the audit
+log and not retried; what was pending when the bot stopped is posted after it starts again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.standin.model import GuildChannel, Message
+from bot.standin.model import Member as StandinMember
+from bot.standin.routing import RequestRecord
 from bot.standin.server import StandIn
 from cogs.outbox import Outbox
 from cogs.sobriety import Sobriety
@@ -244,3 +247,131 @@ async def test_privacy_export_shows_a_pending_summary_and_delete_removes_it(scen
     await next_attempt(scene, timedelta(hours=1))
     assert posts(scene.checkins) == []
     assert len(scene.standin.requests_to("POST", f"/channels/{scene.checkins.id}/messages")) == 1
+
+
+# --------------------------------------------------------------------------- DMs to a member
+
+
+async def match_dan_with_carl(scene: Scene) -> None:
+    """The men's house is a matching group; carl volunteers and dan asks: introduced in a private thread."""
+    await scene.standin.invoke(scene.mod, "settings moderator-channel", {"channel": scene.mod_channel})
+    await scene.standin.invoke(scene.mod, "buddyadmin group-add", {"role": scene.mens_house})
+    await scene.standin.invoke(scene.mod, "buddyadmin settings", {"intro_channel": scene.intros})
+    await scene.standin.invoke(scene.carl, "buddy volunteer", {"available": True})
+    answer = await scene.standin.invoke(scene.dan, "buddy request")
+    assert "You have a buddy" in answer.content
+
+
+def dm_attempts(scene: Scene, member: StandinMember) -> list[RequestRecord]:
+    """The bot's requests to send the member a DM."""
+    return scene.standin.requests_to("POST", f"/channels/{member.user.dm_channel().id}/messages")
+
+
+def refuse_dm(scene: Scene, member: StandinMember, how: str) -> None:
+    """Discord refuses the next DM to the member: a 503, or five 500s (discord.py's retries used up)."""
+    status, times = (503, 1) if how == "503" else (500, 5)
+    scene.standin.fail_next("POST", f"/channels/{member.user.dm_channel().id}/messages", status, times=times)
+
+
+def mod_posts(scene: Scene) -> list[str]:
+    """What the bot posted in the moderators' channel on its own."""
+    return [m.content for m in posts(scene.mod_channel)]
+
+
+async def end_as_dan(scene: Scene) -> None:
+    """dan ends the pairing (carl is to be told privately)."""
+    answer = await scene.standin.invoke(scene.dan, "buddy end")
+    assert "has ended" in answer.content
+    await until_idle(scene)
+
+
+@pytest.mark.parametrize("how", FAILURES)
+async def test_a_refused_pairing_ended_dm_is_sent_at_the_next_attempt_once(
+    scene: Scene, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notice to carl that dan ended their pairing meets a 503 (or five 500s): kept in the outbox,
+    sent a minute later with the same nonce, once; nothing reaches the moderators."""
+    fast_backoff(monkeypatch)
+    await match_dan_with_carl(scene)
+    refuse_dm(scene, scene.carl, how)
+    await end_as_dan(scene)
+    assert scene.carl.dms_from_bot() == []
+    assert pending(scene) == [("pair_ended", 1)]
+    await next_attempt(scene)
+    (dm,) = scene.carl.dms_from_bot()
+    assert "decided to end it" in dm.content and "says nothing about you" in dm.content
+    assert pending(scene) == []
+    await next_attempt(scene, timedelta(hours=1))
+    assert len(scene.carl.dms_from_bot()) == 1
+    tries = dm_attempts(scene, scene.carl)
+    assert len({r.body["nonce"] for r in tries}) == 1 and tries[-1].body["enforce_nonce"] is True
+    assert not any("couldn't tell" in text for text in mod_posts(scene))
+
+
+@pytest.mark.parametrize("lost", [503, None], ids=["503", "dropped"])
+async def test_a_pairing_ended_dm_whose_answer_was_lost_is_not_sent_twice(scene: Scene, lost: int | None) -> None:
+    """Discord makes carl's DM but its answer is lost (a 503, or the connection dropped): the next
+    attempt sends the same nonce and Discord hands back the DM it made; carl has one."""
+    await match_dan_with_carl(scene)
+    scene.standin.lose_response("POST", f"/channels/{scene.carl.user.dm_channel().id}/messages", lost)
+    await end_as_dan(scene)
+    assert len(scene.carl.dms_from_bot()) == 1  # made, though the bot did not hear it
+    await next_attempt(scene)
+    assert len(scene.carl.dms_from_bot()) == 1 and pending(scene) == []
+    assert [r.status for r in dm_attempts(scene, scene.carl)] == [lost or 0, 200]
+    assert len(scene.standin.deduplicated) == 1
+
+
+async def test_a_pairing_ended_dm_to_closed_dms_is_recorded_and_not_retried(scene: Scene) -> None:
+    """carl's DMs are closed: one attempt, the moderators are asked to tell him kindly, the audit log says
+    a member's DM could not be delivered (not whose), and nothing is tried again."""
+    await match_dan_with_carl(scene)
+    scene.carl.dms_open = False
+    await end_as_dan(scene)
+    await scene.standin.wait_for(lambda: [t for t in mod_posts(scene) if "couldn't tell" in t])
+    assert any(f"couldn't tell <@{scene.carl.id}> privately" in text for text in mod_posts(scene))
+    assert pending(scene) == []
+    for _ in range(3):
+        await next_attempt(scene, timedelta(hours=6))
+    assert len(dm_attempts(scene, scene.carl)) == 1
+    sql = "SELECT detail FROM audit_log WHERE action = 'outbox.undelivered' AND guild_id = ?"
+    (detail,) = query(scene.db_path, sql, scene.guild.id)
+    recorded = json.loads(detail[0])
+    assert recorded["post"] == "a private notice that a buddy pairing ended"
+    assert recorded["to"] == "a member's direct messages"
+    assert recorded["reason"] == "the member's direct messages are closed"
+    assert str(scene.carl.id) not in detail[0] and str(scene.dan.id) not in detail[0]
+
+
+async def test_a_pairing_ended_dm_to_a_member_who_left_meanwhile_is_recorded_not_sent(scene: Scene) -> None:
+    """A 503 on carl's notice, then carl leaves before the next attempt: it finds him gone, records
+    that, and sends nothing."""
+    await match_dan_with_carl(scene)
+    refuse_dm(scene, scene.carl, "503")
+    await end_as_dan(scene)
+    await scene.carl.leave()
+    await scene.standin.sync()
+    await next_attempt(scene)
+    assert pending(scene) == [] and scene.carl.dms_from_bot() == []
+    assert len(dm_attempts(scene, scene.carl)) == 1
+    sql = "SELECT detail FROM audit_log WHERE action = 'outbox.undelivered' AND guild_id = ?"
+    (detail,) = query(scene.db_path, sql, scene.guild.id)
+    assert "the member is no longer in the server" in detail[0]
+
+
+async def test_a_refused_what_a_buddy_is_dm_is_sent_at_the_next_attempt_with_its_quote(scene: Scene) -> None:
+    """erin joins holding a matching group's role; the DM saying what a buddy is meets a 503: sent a
+    minute later, once, still quoting the article."""
+    await scene.standin.invoke(scene.mod, "buddyadmin group-add", {"role": scene.mens_house})
+    erin = scene.guild.add_member("erin", roles=[scene.mens_house], joined_at=scene.clock())
+    refuse_dm(scene, erin, "503")
+    await scene.standin.sync()
+    await until_put_off(scene)
+    await until_idle(scene)
+    assert erin.dms_from_bot() == [] and pending(scene) == [("what_a_buddy_is", 1)]
+    await next_attempt(scene)
+    (told,) = erin.dms_from_bot()
+    assert "newcomers get a peer buddy" in told.content
+    assert told.embeds[0]["title"] == "What peer support is"
+    await next_attempt(scene, timedelta(hours=1))
+    assert len(erin.dms_from_bot()) == 1 and pending(scene) == []

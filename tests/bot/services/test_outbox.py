@@ -24,7 +24,9 @@ from bot.services.outbox import (
     MAX_ATTEMPTS,
     MILESTONE,
     MODERATOR_NOTICE,
+    PAIR_ENDED,
     UNDELIVERED_ACTION,
+    WHAT_A_BUDDY_IS,
     Attempt,
     NewPost,
     OutboxDispatcher,
@@ -327,6 +329,128 @@ async def test_a_post_put_off_wakes_the_dispatcher(service: OutboxService, clock
 
 
 # --------------------------------------------------------------------------- privacy
+
+
+# --------------------------------------------------------------------------- DMs to a member
+
+
+def pair_ended(user_id: int = ALICE, other_id: int = BOB) -> NewPost:
+    """The private notice to the member that their pairing with the other ended."""
+    text = f"💚 Your buddy pairing with <@{other_id}> in **Home** has ended: a moderator ended it."
+    return NewPost(G1, PAIR_ENDED, "member", text, user_id)
+
+
+async def test_a_dm_to_a_member_needs_the_members_id(service: OutboxService) -> None:
+    """The 'member' destination is known, takes no channel, and must say whose DMs it goes to."""
+    with pytest.raises(ValueError, match="user id"):
+        await service.add(NewPost(G1, PAIR_ENDED, "member", "x"))
+    with pytest.raises(ValueError, match="channel id"):
+        await service.add(NewPost(G1, PAIR_ENDED, "member", "x", ALICE, channel_id=CELEBRATIONS))
+    post = await service.add(pair_ended())
+    assert (post.destination, post.user_id, post.channel_id) == ("member", ALICE, None)
+
+
+async def test_a_member_dm_that_fails_in_passing_is_retried_a_minute_later_with_its_nonce(
+    service: OutboxService, db: Database, clock: FakeClock
+) -> None:
+    """A 503 on the DM: kept, due again a minute later (inside Discord's nonce window), claimed with the
+    same nonce; delivered then, it is forgotten and nothing is recorded."""
+    post = await service.add(pair_ended())
+    delivery = await service.settle(post, BUSY)
+    assert delivery.state == "retrying" and not delivery.dms_closed
+    assert delivery.retry_at == clock() + BACKOFF[0] == clock() + timedelta(minutes=1)
+    clock.advance(seconds=59)
+    assert await service.claim_due() == []
+    clock.advance(seconds=1)
+    (again,) = await service.claim_due()
+    assert (again.nonce, again.attempts, again.content) == (post.nonce, 2, post.content)
+    assert (await service.settle(again, SENT)).state == "delivered"
+    assert await rows(db) == [] and await undelivered_entries(db) == []
+
+
+async def test_a_member_dm_to_closed_dms_is_recorded_once_and_not_retried(
+    service: OutboxService, db: Database, clock: FakeClock
+) -> None:
+    """Closed DMs (50007) at the first attempt: undelivered, flagged for the caller, recorded once in the
+    audit log (what and where, not the text nor whom), and never tried again."""
+    post = await service.add(pair_ended())
+    closed = Attempt("permanent", "the member's direct messages are closed", dms_closed=True)
+    delivery = await service.settle(post, closed)
+    assert (delivery.state, delivery.dms_closed) == ("undelivered", True)
+    assert delivery.reason == "the member's direct messages are closed"
+    (entry,) = await undelivered_entries(db)
+    assert entry.detail == {
+        "post": "a private notice that a buddy pairing ended",
+        "to": "a member's direct messages",
+        "reason": "the member's direct messages are closed",
+        "attempts": 1,
+    }
+    assert await db.read(lambda conn: audit.entries_naming(conn, G1, ALICE)) == []
+    clock.advance(days=2)
+    assert await service.claim_due() == [] and await rows(db) == []
+    assert len(await undelivered_entries(db)) == 1
+
+
+async def test_a_member_dm_after_the_member_left_is_recorded_not_retried(
+    service: OutboxService, db: Database, clock: FakeClock
+) -> None:
+    """A 503, then the member leaves before the next attempt: that attempt finds nobody to send to, and
+    the DM is recorded as undelivered (not as closed DMs) and forgotten."""
+    post = await service.add(NewPost(G1, WHAT_A_BUDDY_IS, "member", "👋 Welcome to **Home**!", ALICE))
+    await service.settle(post, BUSY)
+    clock.advance(minutes=1)
+    (again,) = await service.claim_due()
+    delivery = await service.settle(again, Attempt("permanent", "the member is no longer in the server"))
+    assert (delivery.state, delivery.dms_closed) == ("undelivered", False)
+    (entry,) = await undelivered_entries(db)
+    assert entry.detail["post"] == "a private welcome saying what a buddy is"
+    assert entry.detail["reason"] == "the member is no longer in the server" and entry.detail["attempts"] == 2
+    clock.advance(days=1)
+    assert await service.claim_due() == [] and await rows(db) == []
+
+
+async def test_a_member_dm_out_of_attempts_is_not_taken_for_closed_dms(
+    service: OutboxService, clock: FakeClock
+) -> None:
+    """Only a refusal for closed DMs is flagged as such: failures in passing until the attempts run out are not."""
+    post = await service.add(pair_ended())
+    for _ in range(1, MAX_ATTEMPTS):
+        delivery = await service.settle(post, BUSY)
+        assert delivery.retry_at is not None
+        clock.now = delivery.retry_at
+        (post,) = await service.claim_due()
+    given_up = await service.settle(post, BUSY)
+    assert (given_up.state, given_up.dms_closed) == ("undelivered", False)
+
+
+async def test_a_kinds_extras_are_made_at_each_attempt_until_withdrawn(service: OutboxService) -> None:
+    """What the owner of a kind adds is asked for each attempt at a post of that kind only, and not once
+    withdrawn."""
+    asked: list[int] = []
+
+    def extras(post: Post) -> dict[str, object]:
+        asked.append(post.id)
+        return {"embeds": ["what peer support is"]}
+
+    service.set_extras(WHAT_A_BUDDY_IS, extras)
+    welcome = await service.add(NewPost(G1, WHAT_A_BUDDY_IS, "member", "👋", ALICE))
+    assert service.extras(welcome) == {"embeds": ["what peer support is"]}
+    assert service.extras(await service.add(pair_ended())) == {}
+    assert asked == [welcome.id]
+    service.set_extras(WHAT_A_BUDDY_IS, None)
+    assert service.extras(welcome) == {}
+
+
+async def test_a_pending_member_dm_is_in_the_members_export_and_erased_with_their_data(
+    service: OutboxService, db: Database, clock: FakeClock
+) -> None:
+    """Alice's pending notice is in her export (and in Bob's, whom it names); her /privacy delete erases it."""
+    await service.add(pair_ended(ALICE, BOB))
+    (mine,) = (await privacy(db, clock).export(G1, ALICE)).document["pending_posts"]
+    assert mine["what"] == "a private notice that a buddy pairing ended" and f"<@{BOB}>" in mine["content"]
+    assert len((await privacy(db, clock).export(G1, BOB)).document["pending_posts"]) == 1
+    assert (await privacy(db, clock).delete_member(G1, ALICE)).erased
+    assert await rows(db) == []
 
 
 def privacy(db: Database, clock: FakeClock) -> PrivacyService:
