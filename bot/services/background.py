@@ -11,23 +11,36 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot.db.connection import StorageError
 
-__all__ = ["Sleep", "WakeableLoop"]
+__all__ = ["Schedule", "Sleep", "WakeableLoop"]
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
+class Schedule(Protocol):
+    """What a loop's work is scheduled in: it calls its listeners when the schedule changes."""
+
+    def add_listener(self, listener: Callable[[], None]) -> None: ...
+
+    def remove_listener(self, listener: Callable[[], None]) -> None: ...
+
+
 class WakeableLoop:
     """Subclasses implement :meth:`round`: do the work due now and return how many seconds to wait
-    before the next round (``None``: go again at once)."""
+    before the next round (``None``: go again at once). Given a ``schedule``, the loop is woken by
+    its changes while it runs."""
 
     name = "background loop"
 
-    def __init__(self, *, sleep: Sleep = asyncio.sleep, retry_delay: float = 60.0) -> None:
+    def __init__(
+        self, *, sleep: Sleep = asyncio.sleep, retry_delay: float = 60.0, schedule: Schedule | None = None
+    ) -> None:
+        self._schedule = schedule
         self._sleep = sleep
         self._retry_delay = retry_delay
         self._wake = asyncio.Event()
@@ -52,11 +65,15 @@ class WakeableLoop:
         """Start the task on the running loop (the first round at once)."""
         if self.running:
             return
+        if self._schedule is not None:
+            self._schedule.add_listener(self.wake)
         self._wake.clear()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         """Stop the task and wait for it to end; work in progress is cancelled."""
+        if self._schedule is not None:
+            self._schedule.remove_listener(self.wake)
         task, self._task = self._task, None
         if task is None:
             return

@@ -394,23 +394,11 @@ class OutboxDispatcher(WakeableLoop):
         retry_delay: float = 30.0,
         batch: int = 50,
     ) -> None:
-        super().__init__(sleep=sleep, retry_delay=retry_delay)
+        super().__init__(sleep=sleep, retry_delay=retry_delay, schedule=service)
         self._service = service
         self._send = send
         self._max_sleep = max_sleep
         self._batch = batch
-
-    def start(self) -> None:
-        """Start the task (pending posts, those left by a restart too, are attempted at once)."""
-        if self.running:
-            return
-        self._service.add_listener(self.wake)
-        super().start()
-
-    async def stop(self) -> None:
-        """Stop the task; an attempt in progress is cancelled (its claim's lease brings it back)."""
-        self._service.remove_listener(self.wake)
-        await super().stop()
 
     async def round(self) -> float | None:
         """Attempt what is due; the seconds to wait before looking again."""

@@ -317,24 +317,12 @@ class ReminderDispatcher(WakeableLoop):
         retry_delay: float = 30.0,
         batch: int = 50,
     ) -> None:
-        super().__init__(sleep=sleep, retry_delay=retry_delay)
+        super().__init__(sleep=sleep, retry_delay=retry_delay, schedule=service)
         self._service = service
         self._send = send
         self._clock = service.clock if clock is None else clock
         self._max_sleep = max_sleep
         self._batch = batch
-
-    def start(self) -> None:
-        """Start the dispatcher task (on the running loop) and listen for schedule changes."""
-        if self.running:
-            return
-        self._service.add_listener(self.wake)
-        super().start()
-
-    async def stop(self) -> None:
-        """Stop the task and wait for it to end; a send in progress is cancelled."""
-        self._service.remove_listener(self.wake)
-        await super().stop()
 
     async def round(self) -> float | None:
         """Send what is due; the seconds to wait before looking again."""
