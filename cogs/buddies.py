@@ -17,7 +17,11 @@ A thin adapter of :class:`bot.services.buddies.BuddyService`, which decides ever
   no task per message elsewhere; the bot never reads message content).
 * After ready, every member's roles are reconciled (changes made while the bot was away). The
   sweep, every 15 minutes (tests call :meth:`Buddies.run_sweep_now`), sends the one gentle reminder
-  three days after a silent introduction and retries introductions that could not be made.
+  three days after a silent introduction, retries introductions that could not be made, and posts
+  the proposals awaiting approval that no moderator can see (never posted: no moderators' channel
+  then, or Discord failed; or posted in a channel since deleted). Setting the moderators' channel
+  wakes it at once. Each proposal is posted once: claimed while posting, checked again first, its
+  message recorded, and sent with a nonce of its own (a lost answer is handed back, not repeated).
 * The "Let my buddy know" button shown after a hard check-in (:func:`support_view`): only when
   pressed, the member's buddy gets a private note that they could use support, never what they
   checked in.
@@ -93,7 +97,7 @@ log = logging.getLogger(__name__)
 
 COLOUR = discord.Colour.teal()
 SWEEP_INTERVAL = 15 * 60.0
-"""Seconds between two sweeps (reminders due, introductions to retry)."""
+"""Seconds between two sweeps (reminders due, introductions to retry, proposals to post)."""
 THREAD_ARCHIVE_MINUTES: Final = 10080
 """A week: the thread is still open when the three-day reminder comes."""
 SUPPORT_BUTTON_TEMPLATE = r"buddy:support:(?P<guild_id>[0-9]{1,20})"
@@ -422,10 +426,21 @@ def _thread_opened_before(channel: discord.TextChannel, name: str) -> discord.Th
     return None
 
 
+def _channel_exists(guild: discord.Guild) -> Callable[[int], bool]:
+    """Whether a channel (or thread) of ``guild`` still exists, as far as the bot can see."""
+    return lambda channel_id: guild.get_channel_or_thread(channel_id) is not None
+
+
 def intro_nonce(pair: PairInfo, where_id: int, index: int) -> str:
     """The nonce of an introduction message: per pair, recipient (or thread) and part (its embeds may
     take several messages)."""
     return message_nonce("intro", pair.guild_id, pair.pair_id, where_id, index)
+
+
+def proposal_nonce(pair: PairInfo, channel_id: int) -> str:
+    """The nonce of a proposal's Approve / Reject message: per pair and channel (the same at every
+    attempt there; a proposal posted again after its channel was deleted goes elsewhere anyway)."""
+    return message_nonce("proposal", pair.guild_id, pair.pair_id, channel_id)
 
 
 async def _has_posted(thread: discord.Thread) -> bool:
@@ -446,6 +461,7 @@ class EffectRunner:
         self.service = service
         self._introducing: set[int] = set()
         self._introduced: set[int] = set()
+        self._proposing: set[int] = set()
 
     async def run(self, guild_id: int, effects: Iterable[Effect]) -> EffectReport:
         """Carry out ``effects`` in server ``guild_id``."""
@@ -467,7 +483,7 @@ class EffectRunner:
             if done is not None:
                 report.introductions[effect.pair.pair_id] = done
         elif isinstance(effect, ProposePair):
-            report.proposals_posted[effect.pair.pair_id] = await self._propose(guild, effect)
+            report.proposals_posted[effect.pair.pair_id] = await self.propose(guild, effect)
         elif isinstance(effect, WithdrawProposal):
             await self._withdraw(guild, effect)
         elif isinstance(effect, NotifyPairEnded):
@@ -632,30 +648,57 @@ class EffectRunner:
 
     # ----------------------------------------------------------------------- proposals
 
+    async def propose(self, guild: discord.Guild, effect: ProposePair) -> bool:
+        """Post a proposal with its Approve / Reject buttons in the moderators' channel, once: claimed
+        while posting (in this process), skipped if it no longer needs posting (posted meanwhile, decided,
+        withdrawn), sent with its nonce, its message recorded. Whether this call posted it; if not, the
+        sweep posts it later (:meth:`Buddies.run_sweep_now`)."""
+        pair_id = effect.pair.pair_id
+        if pair_id in self._proposing:
+            return False
+        self._proposing.add(pair_id)
+        try:
+            return await self._propose(guild, effect)
+        finally:
+            self._proposing.discard(pair_id)
+
     async def _propose(self, guild: discord.Guild, effect: ProposePair) -> bool:
         from cogs.buddyadmin import proposal_embed, proposal_view  # buddyadmin imports this module
 
+        pair = effect.pair
         if effect.moderator_channel_id is None:
-            log.warning(
-                "Guild %s: pair %s awaits approval but there is no moderators' channel", guild.id, effect.pair.pair_id
-            )
+            log.warning("Guild %s: pair %s awaits approval but there is no moderators' channel", guild.id, pair.pair_id)
             return False
         channel = guild.get_channel_or_thread(effect.moderator_channel_id)
         if not isinstance(channel, discord.TextChannel | discord.Thread):
-            log.warning(
-                "Guild %s: the moderators' channel is gone; pair %s awaits approval", guild.id, effect.pair.pair_id
-            )
+            log.warning("Guild %s: the moderators' channel is gone; pair %s awaits approval", guild.id, pair.pair_id)
+            return False
+        if not await self.service.needs_posting(guild.id, pair.pair_id, _channel_exists(guild)):
             return False
         try:
             message = await channel.send(
-                embed=proposal_embed(effect.pair),
-                view=proposal_view(effect.pair),
+                embed=proposal_embed(pair),
+                view=proposal_view(pair),
                 allowed_mentions=discord.AllowedMentions.none(),
+                nonce=proposal_nonce(pair, channel.id),
             )
-        except discord.HTTPException as exc:
-            log.warning("Could not post the proposal of pair %s in guild %s: %s", effect.pair.pair_id, guild.id, exc)
+        except SEND_ERRORS as exc:
+            log.warning(
+                "Could not post the proposal of pair %s in guild %s (the sweep tries again): %s",
+                pair.pair_id,
+                guild.id,
+                exc,
+            )
             return False
-        await self.service.record_proposal_message(guild.id, effect.pair.pair_id, channel.id, message.id)
+        if not await self.service.record_proposal_message(guild.id, pair.pair_id, channel.id, message.id):
+            # Decided or withdrawn while it was being posted: its buttons would only say so.
+            log.info("Guild %s: proposal %s was settled while being posted", guild.id, pair.pair_id)
+            with contextlib.suppress(*SEND_ERRORS):
+                await message.edit(
+                    content="This proposed pairing is no longer waiting for approval.", embed=None, view=None
+                )
+            return False
+        log.info("Guild %s: proposal %s posted in channel %s", guild.id, pair.pair_id, channel.id)
         return True
 
     async def _withdraw(self, guild: discord.Guild, effect: WithdrawProposal) -> None:
@@ -818,6 +861,7 @@ class SweepReport:
 
     reminded: int
     introduced: int
+    proposed: int = 0
 
 
 @app_commands.guild_only()
@@ -838,6 +882,7 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
         self._tasks: set[asyncio.Task[None]] = set()
         self._active_threads: set[int] = set()
         self._sweep_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
 
     # ----------------------------------------------------------------------- lifecycle
 
@@ -870,11 +915,24 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
         finally:
             self.started.set()
         while True:
-            await asyncio.sleep(self.sweep_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.sweep_interval)
+            self._wake.clear()  # before the sweep: a wake during it runs another
             try:
                 await self.run_sweep_now()
             except Exception:
                 log.exception("The buddy sweep failed; it runs again in %s s", self.sweep_interval)
+
+    def wake_sweep(self) -> None:
+        """Run the sweep now rather than at its next quarter-hour (the moderators' channel was set)."""
+        self._wake.set()
+
+    @commands.Cog.listener()
+    async def on_setting_set(self, guild_id: int, key: str) -> None:
+        """A moderator set a setting (``/settings``): the moderators' channel wakes the sweep, which posts
+        the proposals waiting for one (nothing, if it was unset)."""
+        if key == "moderator_channel":
+            self.wake_sweep()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -900,7 +958,8 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
             await self.effects.run(guild.id, report.effects)
 
     async def run_sweep_now(self) -> SweepReport:
-        """One sweep: the reminders due, then the introductions still to make (tests call this)."""
+        """One sweep: the reminders due, the introductions still to make, then the proposals no moderator
+        can see, posted in the moderators' channel (tests call this)."""
         async with self._sweep_lock:
             reminded = 0
             while True:
@@ -918,9 +977,22 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
                 if pending:
                     report = await self.effects.run(guild.id, pending)
                     introduced += len(report.introductions)
-            if reminded or introduced:
-                log.info("Buddy sweep: %s reminder(s), %s introduction(s) retried", reminded, introduced)
-            return SweepReport(reminded, introduced)
+            proposed = 0
+            for guild in list(self.bot.guilds):
+                if guild.unavailable:  # its channels are unknown now, not deleted
+                    continue
+                unposted = await self.service.unposted_proposals(guild.id, _channel_exists(guild))
+                if unposted:
+                    report = await self.effects.run(guild.id, unposted)
+                    proposed += sum(report.proposals_posted.values())
+            if reminded or introduced or proposed:
+                log.info(
+                    "Buddy sweep: %s reminder(s), %s introduction(s) retried, %s proposal(s) posted",
+                    reminded,
+                    introduced,
+                    proposed,
+                )
+            return SweepReport(reminded, introduced, proposed)
 
     # ----------------------------------------------------------------------- events
 

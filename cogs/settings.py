@@ -154,6 +154,7 @@ class Settings(commands.GroupCog, group_name="settings", group_description="The 
     async def _set(self, interaction: discord.Interaction, key: str, value: SettingValue) -> None:
         assert interaction.guild_id is not None
         config = await self.bot.server_settings.set(interaction.guild_id, key, value, interaction.user.id)
+        self.bot.dispatch("setting_set", interaction.guild_id, key)  # e.g. buddy proposals wait for a channel
         definition = SETTINGS[key]
         shown = render_value(definition.kind, config[key])
         await interaction.response.send_message(f"{definition.label}: {shown}.", ephemeral=True)

@@ -620,6 +620,16 @@ def _not_matchable(group_count: int) -> NotMatchable | None:
     return NotMatchable.NO_GROUP if group_count == 0 else NotMatchable.SEVERAL_GROUPS
 
 
+def _unposted(pair: repo.PairRow, channel_exists: Callable[[int], bool]) -> bool:
+    """A proposal awaiting a decision that no moderator can see: its message was never recorded, or it
+    is in a channel that no longer exists (deleted with its buttons)."""
+    if pair.status != "proposed":
+        return False
+    if pair.proposal_message_id is None or pair.proposal_channel_id is None:
+        return True
+    return not channel_exists(pair.proposal_channel_id)
+
+
 def _require_moderator(actor: Actor) -> None:
     if not actor.is_moderator:
         raise UserError(
@@ -1294,9 +1304,31 @@ class BuddyService:
 
     # ----------------------------------------------------------------------- approvals
 
-    async def record_proposal_message(self, guild_id: int, pair_id: int, channel_id: int, message_id: int) -> None:
-        """Remember where a proposal's Approve / Reject message was posted."""
-        await self._db.transaction(lambda c: repo.set_proposal_message(c, guild_id, pair_id, channel_id, message_id))
+    async def record_proposal_message(self, guild_id: int, pair_id: int, channel_id: int, message_id: int) -> bool:
+        """Remember where a proposal's Approve / Reject message was posted; False if it is no longer
+        proposed (decided or withdrawn while it was being posted: nothing is recorded)."""
+        return await self._db.transaction(
+            lambda c: repo.set_proposal_message(c, guild_id, pair_id, channel_id, message_id)
+        )
+
+    async def unposted_proposals(self, guild_id: int, channel_exists: Callable[[int], bool]) -> list[ProposePair]:
+        """Proposals no moderator can see, oldest first, to post in the moderators' channel: never posted
+        (there was no moderators' channel then, Discord failed, the bot stopped first) or posted in a
+        channel that no longer exists (``channel_exists`` says which channels do). Empty while the server
+        has no moderators' channel: they wait for one (setting it wakes the sweep that posts them)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int | None, list[repo.PairRow]]:
+            channel_id = read_settings(conn, guild_id).moderator_channel_id
+            return channel_id, [] if channel_id is None else repo.proposals_of(conn, guild_id)
+
+        channel_id, rows = await self._db.read(read)
+        return [ProposePair(PairInfo.of(r), channel_id) for r in rows if _unposted(r, channel_exists)]
+
+    async def needs_posting(self, guild_id: int, pair_id: int, channel_exists: Callable[[int], bool]) -> bool:
+        """Whether this proposal is still one to post (see :meth:`unposted_proposals`): asked again just
+        before posting, so that a proposal posted or decided meanwhile is not posted (again)."""
+        row = await self._db.read(lambda c: repo.get_pair(c, guild_id, pair_id))
+        return row is not None and _unposted(row, channel_exists)
 
     async def approve(self, guild_id: int, actor: Actor, pair_id: int) -> DecisionResult:
         """Approve a proposed pair: it becomes active and is introduced."""

@@ -1,7 +1,7 @@
 """Members, roles and channels that vanish between an event and its handling: a volunteer who left
 unseen during matching, a matching group's role deleted, channels that settings point to deleted
-(while the bot runs, or while it is away). Each is handled, and the moderators hear of a setting
-pointing nowhere once."""
+(while the bot runs, or while it is away), the moderators' channel with buddy proposals awaiting
+approval. Each is handled, and the moderators hear of a setting pointing nowhere once."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.standin.model import GuildChannel
+from bot.standin.model import GuildChannel, Message
 from bot.standin.server import StandIn
+from cogs.buddies import Buddies
 from tests.e2e import FakeClock, Scene, build_scene, running_bot
-from tests.reliability.support import UNEXPECTED, delete_channel, query
+from tests.reliability.support import UNEXPECTED, cog, delete_channel, query
 
 
 async def set_up(scene: Scene, *, intro_channel: bool = True) -> None:
@@ -162,3 +163,48 @@ async def test_what_was_deleted_while_the_bot_was_away_is_reported_once(standin:
     assert any("matching group" in t for t in texts)
     assert setting(scene, "checkin_channel") == []
     assert query(scene.db_path, "SELECT role_id FROM buddy_groups") == [(scene.womens_house.id,)]
+
+
+def proposals_in(channel: GuildChannel) -> list[Message]:
+    """The proposals (Approve / Reject) the bot posted in ``channel``."""
+    return [m for m in channel.bot_messages() if m.interaction is None and m.embeds]
+
+
+def approve_button(message: Message) -> str:
+    return next(c for c in message.custom_ids() if ":approve:" in c)
+
+
+async def test_proposals_made_or_posted_before_the_moderators_channel_was_deleted_are_posted_once_it_is_set(
+    scene: Scene,
+) -> None:
+    """require_approval on: dan's proposal is posted in #moderators, which is then deleted (its buttons
+    with it); beth's is made while there is no moderators' channel. Setting another channel posts both
+    there at once, each once, with working buttons: approving pairs them; later sweeps post nothing."""
+    await set_up(scene)
+    await scene.standin.invoke(scene.mod, "buddyadmin settings", {"require_approval": True})
+    await scene.standin.invoke(scene.carl, "buddy volunteer", {"available": True})
+    await scene.standin.invoke(scene.dan, "buddy request")
+    assert len(proposals_in(scene.mod_channel)) == 1
+    delete_channel(scene.standin, scene.mod_channel)
+    await scene.standin.sync()
+    owner = scene.standin.users[scene.guild.owner_id]
+    await scene.standin.wait_for(lambda: owner.dms_from_bot())
+    await scene.standin.invoke(scene.alice, "buddy volunteer", {"available": True})
+    answer = await scene.standin.invoke(scene.beth, "buddy request")
+    assert "a moderator will confirm" in answer.content
+    buddies = cog(scene, "Buddies", Buddies)
+    assert (await buddies.run_sweep_now()).proposed == 0  # nowhere to post them yet
+    new_channel = scene.guild.add_text_channel("moderators-2")
+    await scene.standin.sync()
+    await scene.standin.invoke(scene.mod, "settings moderator-channel", {"channel": new_channel})
+    await scene.standin.wait_for(lambda: len(proposals_in(new_channel)) == 2)  # the sweep was woken
+    assert (await buddies.run_sweep_now()).proposed == 0
+    posted = proposals_in(new_channel)
+    assert len(posted) == 2
+    where = query(scene.db_path, "SELECT proposal_channel_id FROM buddy_pairs WHERE status = 'proposed'")
+    assert where == [(new_channel.id,), (new_channel.id,)]
+    for proposal in posted:
+        pressed = await scene.standin.press_button(scene.mod, proposal, approve_button(proposal))
+        assert "are buddies now" in pressed.content
+    assert query(scene.db_path, "SELECT status FROM buddy_pairs") == [("active",), ("active",)]
+    assert len(proposals_in(new_channel)) == 2

@@ -65,6 +65,7 @@ __all__ = [
     "pairs_to_introduce",
     "partners_of",
     "place_in_group",
+    "proposals_of",
     "queue_entry",
     "queue_place",
     "record_introduction",
@@ -726,12 +727,23 @@ def activate_pair(conn: sqlite3.Connection, guild_id: int, pair_id: int, now: da
 
 def set_proposal_message(
     conn: sqlite3.Connection, guild_id: int, pair_id: int, channel_id: int, message_id: int
-) -> None:
-    """Remember where a proposal was posted (its Approve / Reject message)."""
-    conn.execute(
-        "UPDATE buddy_pairs SET proposal_channel_id = ?, proposal_message_id = ? WHERE guild_id = ? AND pair_id = ?",
+) -> bool:
+    """Remember where a proposal was posted (its Approve / Reject message); False if it is no longer
+    proposed (decided or withdrawn meanwhile: nothing recorded)."""
+    cursor = conn.execute(
+        "UPDATE buddy_pairs SET proposal_channel_id = ?, proposal_message_id = ? "
+        "WHERE guild_id = ? AND pair_id = ? AND status = 'proposed'",
         (channel_id, message_id, guild_id, pair_id),
     )
+    return cursor.rowcount == 1
+
+
+def proposals_of(conn: sqlite3.Connection, guild_id: int) -> list[PairRow]:
+    """The server's proposed pairs (awaiting a moderator's decision), posted or not, oldest first."""
+    rows = conn.execute(
+        _PAIR_SELECT + "WHERE guild_id = ? AND status = 'proposed' ORDER BY pair_id", (guild_id,)
+    ).fetchall()
+    return [_pair(r) for r in rows]
 
 
 def list_active_pairs(conn: sqlite3.Connection, guild_id: int, limit: int = -1, offset: int = 0) -> list[PairRow]:

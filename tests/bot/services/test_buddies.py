@@ -933,6 +933,53 @@ async def test_proposal_withdrawn_when_groups_change(svc: BuddyService, db: Data
     await assert_invariant(db)
 
 
+async def test_unposted_proposals_are_those_no_moderator_can_see(svc: BuddyService) -> None:
+    """Never posted, or posted in a channel since deleted: to post; posted where the channel still exists,
+    or decided: not; each to the moderators' channel now."""
+    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
+    for buddy in (2, 4, 6, 8):
+        await volunteer(svc, buddy, MEN, max_buddies=1)
+    pairs = {}
+    for member in (1, 3, 5, 7):
+        (proposal,) = of_type((await svc.request(G, facts(member, MEN))).effects, ProposePair)
+        pairs[member] = proposal.pair.pair_id
+    gone_channel = 4999
+    assert await svc.record_proposal_message(G, pairs[3], MOD_CHANNEL, 6003)  # visible
+    assert await svc.record_proposal_message(G, pairs[5], gone_channel, 6005)  # its channel was deleted
+    await svc.reject(G, MOD, pairs[7])  # decided: nothing to post
+    exists = {MOD_CHANNEL}.__contains__
+    found = await svc.unposted_proposals(G, exists)
+    assert [(p.pair.pair_id, p.moderator_channel_id) for p in found] == [
+        (pairs[1], MOD_CHANNEL),
+        (pairs[5], MOD_CHANNEL),
+    ]
+    assert [await svc.needs_posting(G, pairs[m], exists) for m in (1, 3, 5, 7)] == [True, False, True, False]
+    assert not await svc.needs_posting(G, 99999, exists)
+
+
+async def test_unposted_proposals_wait_for_a_moderators_channel(svc: BuddyService) -> None:
+    """With no moderators' channel there is nowhere to post: none are offered until one is set again."""
+    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
+    await volunteer(svc, 2, MEN)
+    (proposal,) = of_type((await svc.request(G, facts(1, MEN))).effects, ProposePair)
+    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=False, clear_moderator_channel=True))
+    assert await svc.unposted_proposals(G, lambda _: True) == []
+    await svc.update_settings(G, MOD, SettingsUpdate(moderator_channel_id=MOD_CHANNEL + 1))
+    (again,) = await svc.unposted_proposals(G, lambda _: True)
+    assert (again.pair.pair_id, again.moderator_channel_id) == (proposal.pair.pair_id, MOD_CHANNEL + 1)
+
+
+async def test_a_proposal_settled_while_posting_records_no_message(svc: BuddyService, db: Database) -> None:
+    """Recording the message of a proposal withdrawn meanwhile records nothing and says so."""
+    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
+    await volunteer(svc, 2, MEN)
+    (proposal,) = of_type((await svc.request(G, facts(1, MEN))).effects, ProposePair)
+    await svc.member_left(G, 2)
+    assert not await svc.record_proposal_message(G, proposal.pair.pair_id, MOD_CHANNEL, 6009)
+    row = await db.read(lambda c: repo.get_pair(c, G, proposal.pair.pair_id))
+    assert row is not None and row.status == "withdrawn" and row.proposal_message_id is None
+
+
 # =========================================================================== introductions
 
 

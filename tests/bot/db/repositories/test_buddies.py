@@ -364,6 +364,29 @@ async def test_live_pair_between_either_way(db: Database) -> None:
     assert one == two is not None
 
 
+async def test_proposals_and_their_messages(db: Database) -> None:
+    """Only proposed pairs are listed, oldest first; a message is recorded only while still proposed."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], list[int], bool, bool, list[tuple[int | None, int | None]]]:
+        groups(conn)
+        for uid in (1, 2, 3, 4, 5, 6):
+            member(conn, uid, (MEN,))
+        first = repo.insert_pair(conn, G, 1, 2, MEN, status="proposed", now=NOW)
+        repo.insert_pair(conn, G, 3, 4, MEN, status="active", now=NOW)
+        second = repo.insert_pair(conn, G, 5, 6, MEN, status="proposed", now=NOW)
+        listed = [p.pair_id for p in repo.proposals_of(conn, G)]
+        recorded = repo.set_proposal_message(conn, G, first, 40, 600)
+        repo.close_pair(conn, G, second, "withdrawn", NOW, None, "member_left")
+        refused = repo.set_proposal_message(conn, G, second, 40, 601)
+        where = [(p.proposal_channel_id, p.proposal_message_id) for p in repo.proposals_of(conn, G)]
+        return [first, second], listed, recorded, refused, where
+
+    made, listed, recorded, refused, where = await run(db, work)
+    assert listed == made
+    assert recorded and not refused
+    assert where == [(40, 600)]
+
+
 async def test_active_pairs_paged(db: Database) -> None:
     """Only active pairs are listed, oldest first, paged and counted."""
 
