@@ -20,8 +20,9 @@ A thin adapter of :class:`bot.services.buddies.BuddyService`, which decides ever
   three days after a silent introduction, retries introductions that could not be made, and posts
   the proposals awaiting approval that no moderator can see (never posted: no moderators' channel
   then, or Discord failed; or posted in a channel since deleted). Setting the moderators' channel
-  wakes it at once. Each proposal is posted once: claimed while posting, checked again first, its
-  message recorded, and sent with a nonce of its own (a lost answer is handed back, not repeated).
+  posts them at once. Each proposal is posted once: claimed while posting, checked again first, its
+  message recorded, and sent with a nonce of its own (a lost answer is handed back, not repeated);
+  after a failure in passing they are tried again a minute later, while Discord honours that nonce.
 * The "Let my buddy know" button shown after a hard check-in (:func:`support_view`): only when
   pressed, the member's buddy gets a private note that they could use support, never what they
   checked in.
@@ -69,7 +70,8 @@ from bot.services.buddies import (
     WithdrawProposal,
 )
 from bot.services.outbox import MODERATOR_NOTICE, PAIR_ENDED, WHAT_A_BUDDY_IS, NewPost, Post
-from bot.views import SEND_ERRORS, DmOutcome, answer_failure, send_dm
+from bot.services.retry import FIRST_RETRY
+from bot.views import SEND_ERRORS, DmOutcome, answer_failure, is_transient, send_dm
 from cogs.guidance import passage_embed
 from cogs.outbox import deliver
 
@@ -98,6 +100,8 @@ log = logging.getLogger(__name__)
 COLOUR = discord.Colour.teal()
 SWEEP_INTERVAL = 15 * 60.0
 """Seconds between two sweeps (reminders due, introductions to retry, proposals to post)."""
+PROPOSAL_RETRY = FIRST_RETRY.total_seconds()
+"""Seconds before proposals are tried again after one failed in passing: its nonce still counts then."""
 THREAD_ARCHIVE_MINUTES: Final = 10080
 """A week: the thread is still open when the three-day reminder comes."""
 SUPPORT_BUTTON_TEMPLATE = r"buddy:support:(?P<guild_id>[0-9]{1,20})"
@@ -462,6 +466,8 @@ class EffectRunner:
         self._introducing: set[int] = set()
         self._introduced: set[int] = set()
         self._proposing: set[int] = set()
+        self.on_proposal_failed_in_passing: Callable[[], None] | None = None
+        """Called when posting a proposal failed in passing (Discord may have made it): sweep again soon."""
 
     async def run(self, guild_id: int, effects: Iterable[Effect]) -> EffectReport:
         """Carry out ``effects`` in server ``guild_id``."""
@@ -684,11 +690,13 @@ class EffectRunner:
             )
         except SEND_ERRORS as exc:
             log.warning(
-                "Could not post the proposal of pair %s in guild %s (the sweep tries again): %s",
+                "Could not post the proposal of pair %s in guild %s (the sweep tries again): %r",
                 pair.pair_id,
                 guild.id,
                 exc,
             )
+            if is_transient(exc) and self.on_proposal_failed_in_passing is not None:
+                self.on_proposal_failed_in_passing()
             return False
         if not await self.service.record_proposal_message(guild.id, pair.pair_id, channel.id, message.id):
             # Decided or withdrawn while it was being posted: its buttons would only say so.
@@ -882,7 +890,9 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
         self._tasks: set[asyncio.Task[None]] = set()
         self._active_threads: set[int] = set()
         self._sweep_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self.proposal_retry = PROPOSAL_RETRY
+        self._retry_timer: asyncio.TimerHandle | None = None
+        self.effects.on_proposal_failed_in_passing = self._sweep_soon
 
     # ----------------------------------------------------------------------- lifecycle
 
@@ -898,6 +908,8 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
         self.bot.remove_event_observer("message", self._on_message)
         self.bot.remove_dynamic_items(BuddySupportButton)
         self.bot.outbox.set_extras(WHAT_A_BUDDY_IS, None)
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
         tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -915,24 +927,40 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
         finally:
             self.started.set()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.sweep_interval)
-            self._wake.clear()  # before the sweep: a wake during it runs another
+            await asyncio.sleep(self.sweep_interval)
             try:
                 await self.run_sweep_now()
             except Exception:
                 log.exception("The buddy sweep failed; it runs again in %s s", self.sweep_interval)
 
-    def wake_sweep(self) -> None:
-        """Run the sweep now rather than at its next quarter-hour (the moderators' channel was set)."""
-        self._wake.set()
-
     @commands.Cog.listener()
     async def on_setting_set(self, guild_id: int, key: str) -> None:
-        """A moderator set a setting (``/settings``): the moderators' channel wakes the sweep, which posts
-        the proposals waiting for one (nothing, if it was unset)."""
-        if key == "moderator_channel":
-            self.wake_sweep()
+        """A moderator set a setting (``/settings``): the moderators' channel set, the proposals waiting for
+        one are posted there now (the sweep's proposal part, for this server only)."""
+        guild = self.bot.get_guild(guild_id)
+        if key == "moderator_channel" and guild is not None:
+            async with self._sweep_lock:
+                await self.post_proposals([guild])
+
+    def _sweep_soon(self) -> None:
+        """A proposal failed in passing: the sweep's proposal part again :data:`PROPOSAL_RETRY` seconds
+        later, while Discord still honours its nonce (a message made though its answer was lost is
+        handed back)."""
+        if self._retry_timer is None:
+            self._retry_timer = asyncio.get_running_loop().call_later(self.proposal_retry, self._retry_due)
+
+    def _retry_due(self) -> None:
+        self._retry_timer = None
+        task = asyncio.create_task(self._retry_proposals(), name="buddies-proposal-retry")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retry_proposals(self) -> None:
+        try:
+            async with self._sweep_lock:
+                await self.post_proposals()
+        except Exception:
+            log.exception("Posting the buddy proposals again failed; the sweep tries again")
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -977,14 +1005,7 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
                 if pending:
                     report = await self.effects.run(guild.id, pending)
                     introduced += len(report.introductions)
-            proposed = 0
-            for guild in list(self.bot.guilds):
-                if guild.unavailable:  # its channels are unknown now, not deleted
-                    continue
-                unposted = await self.service.unposted_proposals(guild.id, _channel_exists(guild))
-                if unposted:
-                    report = await self.effects.run(guild.id, unposted)
-                    proposed += sum(report.proposals_posted.values())
+            proposed = await self.post_proposals()
             if reminded or introduced or proposed:
                 log.info(
                     "Buddy sweep: %s reminder(s), %s introduction(s) retried, %s proposal(s) posted",
@@ -993,6 +1014,20 @@ class Buddies(commands.GroupCog, group_name="buddy", group_description="Your pee
                     proposed,
                 )
             return SweepReport(reminded, introduced, proposed)
+
+    async def post_proposals(self, guilds: Iterable[discord.Guild] | None = None) -> int:
+        """Post the proposals no moderator can see (never posted, or in a channel since deleted) in the
+        moderators' channel of each server (or of ``guilds``); how many were posted. The caller holds
+        the sweep lock."""
+        proposed = 0
+        for guild in list(self.bot.guilds) if guilds is None else guilds:
+            if guild.unavailable:  # its channels are unknown now, not deleted
+                continue
+            unposted = await self.service.unposted_proposals(guild.id, _channel_exists(guild))
+            if unposted:
+                report = await self.effects.run(guild.id, unposted)
+                proposed += sum(report.proposals_posted.values())
+        return proposed
 
     # ----------------------------------------------------------------------- events
 

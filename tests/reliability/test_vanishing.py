@@ -197,7 +197,7 @@ async def test_proposals_made_or_posted_before_the_moderators_channel_was_delete
     new_channel = scene.guild.add_text_channel("moderators-2")
     await scene.standin.sync()
     await scene.standin.invoke(scene.mod, "settings moderator-channel", {"channel": new_channel})
-    await scene.standin.wait_for(lambda: len(proposals_in(new_channel)) == 2)  # the sweep was woken
+    await scene.standin.wait_for(lambda: len(proposals_in(new_channel)) == 2)  # posted as it was set
     assert (await buddies.run_sweep_now()).proposed == 0
     posted = proposals_in(new_channel)
     assert len(posted) == 2
