@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-__all__ = ["BUSY_TIMEOUT_MS", "Database", "StorageError"]
+__all__ = ["BUSY_TIMEOUT_MS", "CHECKPOINT_DELAY_S", "Checkpointer", "Database", "StorageError"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,6 +50,9 @@ PRAGMAS = (
     # never read in bulk) it stays small beside discord.py's cache of 100,000 members (~90 MB).
     "PRAGMA cache_size = -65536",
 )
+
+CHECKPOINT_DELAY_S = 0.05
+"""How long the background checkpointer lets writes gather after the first one before copying them."""
 
 QUEUE_SLACK_MS = 100
 """A unit of work that waited longer than this for the database thread waits that much less for the lock."""
@@ -99,6 +103,68 @@ def _begin(conn: sqlite3.Connection, begin: str, queued_ms: int) -> None:
         conn.execute("PRAGMA busy_timeout = " + str(int(configured)))
 
 
+class Checkpointer:
+    """Copies the WAL's committed pages into the database file on its own thread and connection.
+
+    In WAL mode SQLite checkpoints in the committing connection once the WAL holds 1,000 pages: the
+    commit that crosses the line copies them and syncs both files before returning, on the
+    database thread, so every unit of work queued behind it waits (bench: one check-in commit in
+    about 450 took 17-90 ms instead of 20 us, and a burst of 50 check-ins 41-45 ms instead of 16-25).
+    Here a ``PASSIVE`` checkpoint runs on another connection shortly after writes; it never blocks
+    readers or writers, and SQLite releases the GIL while it copies and syncs. The committing
+    connection keeps its automatic checkpoint as a backstop (1,000 pages not yet copied, e.g. one
+    very large transaction); durability is unchanged: a transaction is durable at its commit.
+    """
+
+    def __init__(self, path: Path, delay: float = CHECKPOINT_DELAY_S) -> None:
+        self.path = path
+        self.delay = delay
+        self.runs = 0
+        """Checkpoints attempted (for tests)."""
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def wanted(self) -> None:
+        """Ask for a checkpoint soon (called after a commit that changed rows; cheap when pending)."""
+        if not self._wanted.is_set():
+            self._wanted.set()
+
+    def stop(self) -> None:
+        """Stop the thread (any checkpoint under way finishes first); the last connection to close
+        checkpoints what is left."""
+        self._stopping.set()
+        self._wanted.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as exc:
+            log.warning("No background checkpoints: cannot open %s: %s", self.path, exc)
+            return
+        try:
+            while True:
+                self._wanted.wait()
+                # Let the writes of the moment (a burst of commands) gather, then copy them in one pass.
+                if self._stopping.wait(self.delay):
+                    return
+                self._wanted.clear()
+                self.runs += 1
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:
+                    # Busy or failing storage: the next write asks again, and the backstop remains.
+                    log.warning("Background checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
+
 class Database:
     """Owns the aiosqlite connection; every read and write is a unit of work run on its thread."""
 
@@ -106,6 +172,7 @@ class Database:
         self._connection = connection
         self.path = path
         self._closed = False
+        self._checkpointer: Checkpointer | None = None
         # aiosqlite has no public "run this function on the connection's thread"; its queue
         # primitive is ``_execute``. The dependency is pinned to a range where it exists.
         self._submit = cast(Callable[..., Any], connection._execute)
@@ -124,17 +191,22 @@ class Database:
             raise StorageError(f"cannot open the database {str(path)!r}: {exc}") from exc
         db = cls(connection, path)
         try:
-            await db._submit(db._apply_pragmas, connection._conn)
+            mode = await db._submit(db._apply_pragmas, connection._conn)
         except sqlite3.Error as exc:
             await connection.close()
             raise StorageError(f"cannot use the database {str(path)!r}: {exc}") from exc
+        if mode == "wal":
+            db._checkpointer = Checkpointer(path)
+            db._checkpointer.start()
         return db
 
     @staticmethod
-    def _apply_pragmas(conn: sqlite3.Connection) -> None:
+    def _apply_pragmas(conn: sqlite3.Connection) -> str:
+        """Set the PRAGMAs; the journal mode in force."""
         for pragma in PRAGMAS:
             conn.execute(pragma)
         conn.row_factory = sqlite3.Row
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
 
     @property
     def closed(self) -> bool:
@@ -153,15 +225,19 @@ class Database:
             raise StorageError("the database is closed")
         begin = "BEGIN IMMEDIATE" if write else "BEGIN"
         submitted = time.monotonic()
+        checkpointer = self._checkpointer
 
         def unit(conn: sqlite3.Connection) -> T:
             _begin(conn, begin, int((time.monotonic() - submitted) * 1000))
+            changes = conn.total_changes
             try:
                 result = work(conn)
             except BaseException:
                 conn.rollback()
                 raise
             conn.execute("COMMIT")
+            if checkpointer is not None and conn.total_changes != changes:
+                checkpointer.wanted()
             return result
 
         try:
@@ -195,6 +271,11 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        if self._checkpointer is not None:
+            # First, so that the bot's connection is the last one and checkpoints what is left. Waits
+            # at most for a checkpoint under way (milliseconds), in the loop: no executor is needed
+            # at shutdown.
+            self._checkpointer.stop()
         try:
             await self._submit(lambda conn: conn.execute("PRAGMA optimize"), self._raw)
         except sqlite3.Error as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -131,3 +132,85 @@ async def test_open_in_missing_folder_is_a_storage_error(tmp_path: Path) -> None
     """A file that cannot be opened gives a StorageError naming it."""
     with pytest.raises(StorageError, match="nowhere"):
         await Database.open(tmp_path / "nowhere" / "db.sqlite3")
+
+
+def _rows_in_database_file(path: Path, copy: Path) -> int:
+    """Rows of ``t`` in the database file alone (a copy without its WAL): what was checkpointed."""
+    shutil.copyfile(path, copy)
+    other = sqlite3.connect(copy)
+    try:
+        return int(other.execute("SELECT count(*) FROM t").fetchone()[0])
+    except sqlite3.DatabaseError:  # not copied yet (no table), or a copy torn by a checkpoint under way
+        return -1
+    finally:
+        other.close()
+
+
+async def test_writes_are_checkpointed_in_the_background(tmp_path: Path) -> None:
+    """A commit that changed rows gets its WAL pages copied by the checkpointer's own thread and connection."""
+    database = await Database.open(tmp_path / "wal.sqlite3")
+    checkpointer = database._checkpointer
+    assert checkpointer is not None
+    try:
+        await database.transaction(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+        before = checkpointer.runs
+        await database.transaction(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+        for _ in range(200):
+            if checkpointer.runs > before:
+                break
+            await asyncio.sleep(0.01)
+        assert checkpointer.runs == before + 1
+        assert await database.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 1
+    finally:
+        await database.close()
+
+
+async def test_reads_and_unchanged_writes_ask_for_no_checkpoint(db: Database) -> None:
+    """Only a commit that changed rows wakes the checkpointer."""
+    checkpointer = db._checkpointer
+    assert checkpointer is not None
+    await db.transaction(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    checkpointer.stop()  # nothing may consume the request while the test looks at it
+    checkpointer._wanted.clear()
+    await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone())
+    await db.transaction(lambda c: c.execute("UPDATE t SET x = 2 WHERE x = 1"))
+    assert not checkpointer._wanted.is_set()
+    await db.transaction(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+    assert checkpointer._wanted.is_set()
+
+
+async def test_checkpointer_copies_committed_pages(tmp_path: Path) -> None:
+    """Soon after small commits, far below SQLite's automatic checkpoint, the database file holds them all."""
+    path = tmp_path / "copied.sqlite3"
+    database = await Database.open(path)
+    try:
+        await database.transaction(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+        for i in range(20):
+            await database.transaction(lambda c, i=i: c.execute("INSERT INTO t VALUES (?)", (i,)))  # type: ignore[misc]
+        rows = -1
+        for _ in range(500):
+            rows = _rows_in_database_file(path, tmp_path / "copy.sqlite3")
+            if rows == 20:
+                break
+            await asyncio.sleep(0.01)
+        assert rows == 20
+    finally:
+        await database.close()
+
+
+async def test_close_stops_the_checkpointer_and_removes_the_wal(tmp_path: Path) -> None:
+    """Closing stops the thread first, so the bot's connection closes last and folds the WAL back in."""
+    path = tmp_path / "closed.sqlite3"
+    database = await Database.open(path)
+    checkpointer = database._checkpointer
+    assert checkpointer is not None
+    await database.transaction(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    await database.transaction(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+    await database.close()
+    assert not checkpointer._thread.is_alive()
+    assert not path.with_name(path.name + "-wal").exists()
+    other = sqlite3.connect(path)
+    try:
+        assert other.execute("SELECT x FROM t").fetchall() == [(1,)]
+    finally:
+        other.close()
