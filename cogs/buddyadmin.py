@@ -8,14 +8,17 @@ the audit log by the service.
 
 The Approve / Reject buttons posted in the moderators' channel are a
 :class:`discord.ui.DynamicItem` whose ``custom_id`` carries the server and the pair, so they work
-after a restart too; each press is checked at run time like a command.
+after a restart too; each press is checked at run time like a command. ``/buddyadmin proposals`` lists
+the proposals awaiting a decision (posted or not) with Approve / Reject of its own, which take the very
+same decision (:func:`carry_out`) and mark the post decided too: a moderator can decide while no
+moderators' channel is set, or after a post was deleted by hand.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +38,8 @@ from bot.services.buddies import (
     PairInfo,
     PairResult,
     PairsPage,
+    ProposalEntry,
+    ProposalsPage,
     QueueView,
     SettingsResult,
     SettingsUpdate,
@@ -45,13 +50,16 @@ from cogs.buddies import Buddies, EffectReport, buddy_cog, member_facts
 
 __all__ = [
     "PAIRS_PER_PAGE",
+    "PROPOSALS_PER_PAGE",
     "PROPOSAL_TEMPLATE",
     "BuddyAdmin",
     "ProposalButton",
+    "ProposalsView",
     "admin_intro_line",
     "pairs_embed",
     "proposal_embed",
     "proposal_view",
+    "proposals_embed",
     "queue_embed",
     "settings_embed",
 ]
@@ -61,6 +69,8 @@ log = logging.getLogger(__name__)
 COLOUR = discord.Colour.blurple()
 PROPOSAL_TEMPLATE = r"buddy:proposal:(?P<action>approve|reject):(?P<guild_id>[0-9]{1,20}):(?P<pair_id>[0-9]{1,20})"
 PAIRS_PER_PAGE = 10
+PROPOSALS_PER_PAGE = 4
+"""Four a page: a row of Approve / Reject for each, and a fifth row for Previous / Next."""
 QUEUE_SHOWN = 20
 
 
@@ -87,6 +97,11 @@ def _duration(delta: timedelta) -> str:
     if hours >= 1:
         return _plural(hours, "hour")
     return _plural(max(0, int(delta.total_seconds() // 60)), "minute")
+
+
+def _channel_exists(guild: discord.Guild | None) -> Callable[[int], bool]:
+    """Whether a channel (or thread) of ``guild`` still exists, as far as the bot can see."""
+    return lambda channel_id: guild is not None and guild.get_channel_or_thread(channel_id) is not None
 
 
 def _actor(interaction: discord.Interaction) -> tuple[int, Actor]:
@@ -290,6 +305,40 @@ def match_text(report: MatchReport, effects: EffectReport) -> str:
     return "\n".join(lines)
 
 
+def _where_posted(entry: ProposalEntry, moderator_channel_id: int | None) -> str:
+    if entry.channel_id is not None and entry.message_id is not None:
+        link = f"https://discord.com/channels/{entry.pair.guild_id}/{entry.channel_id}/{entry.message_id}"
+        return f"[its post in <#{entry.channel_id}>]({link})"
+    if moderator_channel_id is None:
+        return (
+            "not posted yet: it will be posted in the moderators' channel once one is set "
+            "(`/settings moderator-channel`)"
+        )
+    return f"not posted yet: I'll post it in <#{moderator_channel_id}> (check that I may send messages there)"
+
+
+def proposals_embed(page: ProposalsPage) -> discord.Embed:
+    """One page of the proposals awaiting a decision, oldest first (no check-in data: the pairs only)."""
+    embed = discord.Embed(title="Buddy proposals awaiting approval", colour=discord.Colour.gold())
+    if not page.proposals:
+        embed.description = "No proposed buddy pairings are waiting for a decision."
+        return embed
+    lines = []
+    for number, entry in enumerate(page.proposals, start=page.page * PROPOSALS_PER_PAGE + 1):
+        pair = entry.pair
+        lines.append(
+            f"{number}. {_user(pair.member_id)} with the volunteer {_user(pair.buddy_id)} · {_role(pair.group_role_id)}"
+            f" · waiting {_duration(entry.waited)}\n   {_where_posted(entry, page.moderator_channel_id)}"
+        )
+    lines.append(
+        "\n**Approve** introduces them privately; **Reject** puts the member back in their place in the queue. "
+        "The buttons below do the same as those on each post."
+    )
+    embed.description = "\n".join(lines)[:4096]
+    embed.set_footer(text=f"Page {page.page + 1} of {page.pages} · {_plural(page.total, 'proposal')}")
+    return embed
+
+
 # --------------------------------------------------------------------------- approvals
 
 
@@ -326,10 +375,24 @@ class ProposalButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
 
 
 async def decide(interaction: discord.Interaction, action: str, guild_id: int, pair_id: int) -> None:
-    """Approve or reject a proposal (the moderator check passed)."""
+    """Approve or reject a proposal from its post (the moderator check passed)."""
+    await interaction.response.defer(ephemeral=True, thinking=True)  # an introduction may follow
+    text = await carry_out(interaction, action, guild_id, pair_id, interaction.message)
+    await interaction.followup.send(text, ephemeral=True)
+
+
+async def carry_out(
+    interaction: discord.Interaction,
+    action: str,
+    guild_id: int,
+    pair_id: int,
+    post: discord.Message | discord.PartialMessage | None,
+) -> str:
+    """The decision itself, wherever it was taken (its post or ``/buddyadmin proposals``; the moderator
+    check passed, the interaction deferred): the service's approve / reject (audited there), the post
+    marked decided, the effects carried out. The moderator's answer."""
     cog = buddy_cog(interaction.client)
     actor = Actor(interaction.user.id, is_moderator=True)
-    await interaction.response.defer(ephemeral=True, thinking=True)  # an introduction may follow
     result: DecisionResult
     if action == "approve":
         result = await cog.service.approve(guild_id, actor, pair_id)
@@ -337,11 +400,9 @@ async def decide(interaction: discord.Interaction, action: str, guild_id: int, p
         result = await cog.service.reject(guild_id, actor, pair_id)
     pair = result.pair
     mark = "✅ Approved" if action == "approve" else "❌ Rejected"
-    if interaction.message is not None:
+    if post is not None:
         try:
-            await interaction.message.edit(
-                content=f"{mark} by {_user(interaction.user.id)} {_ts(cog.bot.clock(), 'R')}.", view=None
-            )
+            await post.edit(content=f"{mark} by {_user(interaction.user.id)} {_ts(cog.bot.clock(), 'R')}.", view=None)
         except discord.HTTPException as exc:
             log.warning("Could not mark proposal %s decided: %s", pair_id, exc)
     report = await cog.effects.run(guild_id, result.effects)
@@ -358,7 +419,76 @@ async def decide(interaction: discord.Interaction, action: str, guild_id: int, p
         made = _made_lines(result.matched, report)
         if made:
             text += "\n" + "\n".join(made)
-    await interaction.followup.send(text, ephemeral=True)
+    return text
+
+
+# --------------------------------------------------------------------------- the proposals' list
+
+
+class _DecisionButton(discord.ui.Button["ProposalsView"]):
+    """Approve or Reject of one proposal shown in ``/buddyadmin proposals``."""
+
+    def __init__(self, action: str, number: int, entry: ProposalEntry, row: int) -> None:
+        label, style = (
+            ("Approve", discord.ButtonStyle.success) if action == "approve" else ("Reject", discord.ButtonStyle.danger)
+        )
+        super().__init__(label=f"{label} {number}", style=style, row=row)
+        self.action = action
+        self.entry = entry
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """The view checked the presser (the moderator who asked, still a moderator)."""
+        assert self.view is not None
+        await self.view.decide(interaction, self.action, self.entry)
+
+
+class ProposalsView(PagedView[ProposalsPage]):
+    """The pages of ``/buddyadmin proposals``, with Approve / Reject for each proposal shown: the same
+    decision as its post's buttons (:func:`carry_out`: the same service call and audit entry), and its
+    post, if any, is marked decided too. Only the moderator who asked may press, while a moderator."""
+
+    def __init__(
+        self, owner_id: int, guild_id: int, page: ProposalsPage, fetch: Callable[[int], Awaitable[ProposalsPage]]
+    ) -> None:
+        self.guild_id = guild_id
+        super().__init__(owner_id, page, fetch, proposals_embed)
+
+    def _update_buttons(self) -> None:
+        super()._update_buttons()
+        self.clear_items()
+        start = self.page.page * PROPOSALS_PER_PAGE + 1
+        for row, entry in enumerate(self.page.proposals):
+            self.add_item(_DecisionButton("approve", start + row, entry, row))
+            self.add_item(_DecisionButton("reject", start + row, entry, row))
+        if self.page.pages > 1:
+            self.back.row = self.forward.row = len(self.page.proposals)
+            self.add_item(self.back)
+            self.add_item(self.forward)
+
+    async def decide(self, interaction: discord.Interaction, action: str, entry: ProposalEntry) -> None:
+        """Decide, then show the list again without the proposal decided (by anyone meanwhile too)."""
+        await interaction.response.defer()  # the list is updated in place; the answer follows privately
+        post = None
+        if entry.channel_id is not None and entry.message_id is not None and interaction.guild is not None:
+            channel = interaction.guild.get_channel_or_thread(entry.channel_id)
+            if isinstance(channel, discord.TextChannel | discord.Thread):
+                post = channel.get_partial_message(entry.message_id)
+        try:
+            text = await carry_out(interaction, action, self.guild_id, entry.pair.pair_id, post)
+        finally:
+            await self._list_again(interaction)
+        await interaction.followup.send(text, ephemeral=True)
+
+    async def _list_again(self, interaction: discord.Interaction) -> None:
+        self.page = await self._fetch(self.page.page)
+        self._update_buttons()
+        view = self if self.page.proposals else None
+        if view is None:
+            self.stop()
+        try:
+            await interaction.edit_original_response(embed=self._render(self.page), view=view)
+        except discord.HTTPException as exc:
+            log.warning("Could not refresh the proposals list: %s", exc)
 
 
 # --------------------------------------------------------------------------- pages of pairs
@@ -593,6 +723,25 @@ class BuddyAdmin(commands.GroupCog, group_name="buddyadmin", group_description="
             await interaction.response.send_message(embed=pairs_embed(page), view=view, ephemeral=True)
         else:
             await interaction.response.send_message(embed=pairs_embed(page), ephemeral=True)
+
+    @app_commands.command(name="proposals", description="The buddy pairings awaiting approval, to approve or reject")
+    async def proposals(self, interaction: discord.Interaction) -> None:
+        """The first page of the proposals awaiting a decision, oldest first, each with Approve / Reject."""
+        guild_id, actor = _actor(interaction)
+        cog = self.buddies
+        exists = _channel_exists(interaction.guild)
+
+        def fetch(number: int) -> Awaitable[ProposalsPage]:
+            return cog.service.proposals_page(guild_id, actor, exists, number, PROPOSALS_PER_PAGE)
+
+        page = await fetch(0)
+        embed = proposals_embed(page)
+        nobody = discord.AllowedMentions.none()
+        if page.proposals:
+            view = ProposalsView(interaction.user.id, guild_id, page, fetch)
+            await interaction.response.send_message(embed=embed, view=view, ephemeral=True, allowed_mentions=nobody)
+        else:
+            await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=nobody)
 
     @app_commands.command(name="match-now", description="Run buddy matching now and say what it did")
     async def match_now(self, interaction: discord.Interaction) -> None:

@@ -77,6 +77,8 @@ __all__ = [
     "PairInfo",
     "PairResult",
     "PairsPage",
+    "ProposalEntry",
+    "ProposalsPage",
     "ProposePair",
     "QueueEntry",
     "QueuePlace",
@@ -563,6 +565,30 @@ class PairsPage:
     page: int
     pages: int
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalEntry:
+    """A proposal awaiting a decision, for the moderators' list: where its Approve / Reject post is
+    (``channel_id``/``message_id``, both None while no moderator can see one: never posted, or posted
+    in a channel since deleted) and how long it has waited."""
+
+    pair: PairInfo
+    waited: timedelta
+    channel_id: int | None
+    message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalsPage:
+    """A page of the proposals awaiting a decision, oldest first (``page`` is 0-based), with the
+    moderators' channel they are (or will be) posted in."""
+
+    proposals: tuple[ProposalEntry, ...]
+    page: int
+    pages: int
+    total: int
+    moderator_channel_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1323,6 +1349,37 @@ class BuddyService:
 
         channel_id, rows = await self._db.read(read)
         return [ProposePair(PairInfo.of(r), channel_id) for r in rows if _unposted(r, channel_exists)]
+
+    async def proposals_page(
+        self, guild_id: int, actor: Actor, channel_exists: Callable[[int], bool], page: int = 0, per_page: int = 4
+    ) -> ProposalsPage:
+        """``/buddyadmin proposals``: one page of the proposals awaiting a decision, oldest first (a page
+        out of range gives the last one); a post in a channel that no longer exists (``channel_exists``)
+        counts as not posted, as for :meth:`unposted_proposals`."""
+        _require_moderator(actor)
+        per_page = max(1, per_page)
+        now = self._now()
+
+        def read(conn: sqlite3.Connection) -> tuple[list[repo.PairRow], int, int, int, int | None]:
+            total = repo.count_proposals(conn, guild_id)
+            pages = max(1, math.ceil(total / per_page))
+            index = min(max(page, 0), pages - 1)
+            rows = repo.list_proposals(conn, guild_id, per_page, index * per_page)
+            return rows, index, pages, total, read_settings(conn, guild_id).moderator_channel_id
+
+        rows, index, pages, total, channel_id = await self._db.read(read)
+        entries = []
+        for row in rows:  # on the event loop: channel_exists may look at the bot's cache
+            visible = not _unposted(row, channel_exists)
+            entries.append(
+                ProposalEntry(
+                    PairInfo.of(row),
+                    now - row.created_at,
+                    row.proposal_channel_id if visible else None,
+                    row.proposal_message_id if visible else None,
+                )
+            )
+        return ProposalsPage(tuple(entries), index, pages, total, channel_id)
 
     async def needs_posting(self, guild_id: int, pair_id: int, channel_exists: Callable[[int], bool]) -> bool:
         """Whether this proposal is still one to post (see :meth:`unposted_proposals`): asked again just

@@ -1,6 +1,7 @@
 """``/buddyadmin`` end to end through the stand-in: groups, settings, pairing by hand (never across
 groups), unpairing, the queue, the pairs' pages, match-now, the Approve / Reject buttons (also after
-a restart), non-moderators refused, and every action in the audit log."""
+a restart), the list of proposals (with its own Approve / Reject), non-moderators refused, and every
+action in the audit log."""
 
 from __future__ import annotations
 
@@ -380,3 +381,139 @@ async def test_approval_buttons_work_after_a_restart(standin: StandIn, tmp_path:
         pressed = await scene.standin.press_button(scene.mod, proposal, approve_id(proposal))
         assert "are buddies now" in pressed.content
         assert thread_with(scene, scene.dan, scene.carl) is not None
+
+
+# --------------------------------------------------------------------------- the proposals' list
+
+
+def labels_of(answer: Interaction | Message) -> dict[str, str]:
+    """label → custom_id of the buttons of a message (or an interaction's answer)."""
+    return {c["label"]: c["custom_id"] for row in answer.components for c in row["components"]}
+
+
+async def decided_from_list(scene: Scene, listing: Interaction, label: str) -> tuple[Interaction, str]:
+    """Press ``label`` on the list; the list is updated in place and the answer follows privately."""
+    pressed = await scene.standin.press_button(scene.mod, listing, labels_of(listing)[label])
+    (answer,) = await scene.standin.wait_for(lambda: pressed.followups)
+    assert answer.ephemeral
+    return pressed, answer.content
+
+
+async def test_proposals_lists_posted_and_unposted_and_decides_from_the_list(scene: Scene) -> None:
+    """dan's proposal is posted (a link to it); beth's could not be (the bot may not post there): "not
+    posted yet", then, the channel unset, how to set it. Approve / Reject on the list take the same decision
+    as the post's buttons (the same audit entries), mark the post, and update the list."""
+    posted = await approval_on(scene)
+    await scene.standin.invoke(scene.alice, "buddy volunteer", {"available": True})
+    scene.standin.fail_next("POST", f"/channels/{scene.mod_channel.id}/messages", 403)
+    await scene.standin.invoke(scene.beth, "buddy request")
+    assert proposals(scene) == [posted]
+    scene.clock.advance(hours=3)
+
+    listing = await admin(scene, "proposals")
+    embed = listing.embeds[0]
+    lines = embed["description"].splitlines()
+    assert lines[0] == (
+        f"1. <@{scene.dan.id}> with the volunteer <@{scene.carl.id}> · <@&{scene.mens_house.id}> · waiting 3 hours"
+    )
+    link = f"https://discord.com/channels/{scene.guild.id}/{scene.mod_channel.id}/{posted.id}"
+    assert link in lines[1]
+    assert lines[2].startswith(f"2. <@{scene.beth.id}> with the volunteer <@{scene.alice.id}>")
+    assert f"not posted yet: I'll post it in <#{scene.mod_channel.id}>" in lines[3]
+    assert embed["footer"]["text"] == "Page 1 of 1 · 2 proposals"
+    assert list(labels_of(listing)) == ["Approve 1", "Reject 1", "Approve 2", "Reject 2"]
+    (callback,) = [r for r in scene.standin.requests if r.path.endswith("/callback")][-1:]
+    assert callback.body["data"]["allowed_mentions"] == {"parse": []}  # the list pings nobody
+
+    await admin(scene, "settings", {"require_approval": False})
+    await scene.standin.invoke(scene.mod, "settings moderator-channel")  # unset: proposals stay
+    listing = await admin(scene, "proposals")
+    lines = listing.embeds[0]["description"].splitlines()
+    assert link in lines[1]  # that channel still exists
+    assert "once one is set (`/settings moderator-channel`)" in lines[3]
+
+    pressed, answer = await decided_from_list(scene, listing, "Approve 2")
+    assert "are buddies now" in answer
+    assert thread_with(scene, scene.beth, scene.alice) is not None
+    embed = pressed.embeds[0]
+    assert embed["footer"]["text"] == "Page 1 of 1 · 1 proposal"
+    assert f"<@{scene.beth.id}>" not in embed["description"]
+    assert list(labels_of(pressed)) == ["Approve 1", "Reject 1"]
+
+    pressed, answer = await decided_from_list(scene, listing, "Reject 1")
+    assert "back in their place in the queue" in answer
+    assert "Rejected by" in posted.content and posted.components == []  # the post says so too
+    assert pressed.embeds[0]["description"] == "No proposed buddy pairings are waiting for a decision."
+    assert pressed.components == []
+    decisions = [entry for entry in await actions(scene) if entry[1] in ("buddy.approve", "buddy.reject")]
+    assert decisions == [(scene.mod.id, "buddy.approve"), (scene.mod.id, "buddy.reject")]
+
+
+async def test_a_proposal_whose_post_was_deleted_is_decided_from_the_list(scene: Scene) -> None:
+    """A moderator deleted the post by hand: the list still offers the decision, which is taken."""
+    posted = await approval_on(scene)
+    posted.deleted = True
+    listing = await admin(scene, "proposals")
+    _, answer = await decided_from_list(scene, listing, "Approve 1")
+    assert "are buddies now" in answer and thread_with(scene, scene.dan, scene.carl) is not None
+    assert (scene.mod.id, "buddy.approve") in await actions(scene)
+
+
+async def test_a_proposal_decided_on_its_post_meanwhile_is_answered_and_dropped_from_the_list(scene: Scene) -> None:
+    """The list was shown, then the post's Approve was pressed: the list's Reject says it was already
+    approved, and the list no longer shows it."""
+    posted = await approval_on(scene)
+    listing = await admin(scene, "proposals")
+    await scene.standin.press_button(scene.mod, posted, approve_id(posted))
+    pressed, answer = await decided_from_list(scene, listing, "Reject 1")
+    assert "already approved" in answer
+    assert pressed.embeds[0]["description"] == "No proposed buddy pairings are waiting for a decision."
+    assert "buddy.reject" not in [a for _, a in await actions(scene)]
+
+
+async def test_proposals_are_paged_oldest_first(scene: Scene) -> None:
+    """Five proposals: four on page 1 (a row of buttons each) with Next; the fifth on page 2; deciding it
+    there leaves one page, without Previous / Next."""
+    await set_up(scene, intro_channel=False)
+    await admin(scene, "settings", {"require_approval": True, "max_buddies": 5})
+    await scene.standin.invoke(scene.carl, "buddy volunteer", {"available": True})
+    newcomers = []
+    for i in range(5):  # each is queued as they join with the group role, and proposed with carl
+        newcomers.append(scene.guild.add_member(f"new{i}", roles=[scene.mens_house]))
+        await scene.standin.sync()
+        await scene.standin.wait_for(lambda: len(proposals(scene)) == len(newcomers))
+    first = await admin(scene, "proposals")
+    embed = first.embeds[0]
+    assert embed["footer"]["text"] == "Page 1 of 2 · 5 proposals"
+    starts = [line for line in embed["description"].splitlines() if line[:1].isdigit()]
+    assert [s.split(" with ")[0] for s in starts] == [f"{n}. <@{m.id}>" for n, m in enumerate(newcomers[:4], 1)]
+    assert list(labels_of(first)) == [
+        *(f"{verb} {n}" for n in range(1, 5) for verb in ("Approve", "Reject")),
+        "Previous",
+        "Next",
+    ]
+    second = await scene.standin.press_button(scene.mod, first, labels_of(first)["Next"])
+    page2 = second.embeds[0]
+    assert page2["footer"]["text"] == "Page 2 of 2 · 5 proposals"
+    assert page2["description"].startswith(f"5. <@{newcomers[4].id}>")
+    assert list(labels_of(second)) == ["Approve 5", "Reject 5", "Previous", "Next"]
+    pressed, answer = await decided_from_list(scene, second, "Approve 5")
+    assert "are buddies now" in answer
+    assert pressed.embeds[0]["footer"]["text"] == "Page 1 of 1 · 4 proposals"
+    assert "Next" not in labels_of(pressed) and "Approve 4" in labels_of(pressed)
+
+
+async def test_proposals_when_none_wait(scene: Scene) -> None:
+    """Nothing awaits a decision: a clear message, no buttons."""
+    answer = await admin(scene, "proposals")
+    assert answer.embeds[0]["description"] == "No proposed buddy pairings are waiting for a decision."
+    assert answer.components == []
+
+
+async def test_proposals_are_refused_to_a_non_moderator(scene: Scene) -> None:
+    """Hidden from members without Manage Server; refused at run time if the server opened it to everyone."""
+    await approval_on(scene)
+    with pytest.raises(InvocationRefused):
+        await scene.standin.invoke(scene.alice, "buddyadmin proposals")
+    answer = await open_to_everyone(scene, scene.alice, "buddyadmin proposals", {})
+    assert answer.ephemeral and "Only moderators" in answer.content and answer.embeds == []

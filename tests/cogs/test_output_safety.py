@@ -358,7 +358,7 @@ async def test_two_servers_with_the_same_members_never_see_each_others_data(scen
     assert "Serenity only" not in description
     log = await scene.standin.invoke(oak_mod, "settings audit-log")
     assert "Nothing recorded yet" in log.embeds[0]["description"]
-    for path in ("buddyadmin pairs", "buddyadmin queue", "settings quiet-members"):
+    for path in ("buddyadmin pairs", "buddyadmin proposals", "buddyadmin queue", "settings quiet-members"):
         answer = await scene.standin.invoke(oak_mod, path)
         text = "\n".join(texts_of(answer.all_messages()))
         assert f"<@{scene.alice.id}>" not in text and f"<@{scene.beth.id}>" not in text, (path, text)

@@ -31,6 +31,7 @@ __all__ = [
     "buddy_load",
     "close_pair",
     "count_active_pairs",
+    "count_proposals",
     "count_queue",
     "delete_member_data",
     "dequeue",
@@ -46,6 +47,7 @@ __all__ = [
     "insert_pairs",
     "list_active_pairs",
     "list_groups",
+    "list_proposals",
     "list_queue",
     "live_pair_between",
     "live_pairs_in_group",
@@ -744,6 +746,21 @@ def proposals_of(conn: sqlite3.Connection, guild_id: int) -> list[PairRow]:
         _PAIR_SELECT + "WHERE guild_id = ? AND status = 'proposed' ORDER BY pair_id", (guild_id,)
     ).fetchall()
     return [_pair(r) for r in rows]
+
+
+def list_proposals(conn: sqlite3.Connection, guild_id: int, limit: int = -1, offset: int = 0) -> list[PairRow]:
+    """The server's proposed pairs, oldest first, paged (as :func:`proposals_of`)."""
+    rows = conn.execute(
+        _PAIR_SELECT + "WHERE guild_id = ? AND status = 'proposed' ORDER BY pair_id LIMIT ? OFFSET ?",
+        (guild_id, limit, offset),
+    ).fetchall()
+    return [_pair(r) for r in rows]
+
+
+def count_proposals(conn: sqlite3.Connection, guild_id: int) -> int:
+    """How many proposed pairs await a moderator's decision in the server."""
+    row = conn.execute("SELECT count(*) FROM buddy_pairs WHERE guild_id = ? AND status = 'proposed'", (guild_id,))
+    return int(row.fetchone()[0])
 
 
 def list_active_pairs(conn: sqlite3.Connection, guild_id: int, limit: int = -1, offset: int = 0) -> list[PairRow]:

@@ -969,6 +969,36 @@ async def test_unposted_proposals_wait_for_a_moderators_channel(svc: BuddyServic
     assert (again.pair.pair_id, again.moderator_channel_id) == (proposal.pair.pair_id, MOD_CHANNEL + 1)
 
 
+async def test_proposals_page_lists_those_awaiting_a_decision(svc: BuddyService, clock: FakeClock) -> None:
+    """Oldest first, paged, how long each waited, and its post only where a moderator can see it (never
+    posted, or in a channel since deleted: none); decided ones and other servers' are not listed."""
+    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
+    for buddy in (2, 4, 6, 8):
+        await volunteer(svc, buddy, MEN, max_buddies=1)
+    pairs = {}
+    for member in (1, 3, 5, 7):
+        (proposal,) = of_type((await svc.request(G, facts(member, MEN))).effects, ProposePair)
+        pairs[member] = proposal.pair.pair_id
+        clock.advance(hours=1)
+    gone_channel = 4999
+    assert await svc.record_proposal_message(G, pairs[3], MOD_CHANNEL, 6003)
+    assert await svc.record_proposal_message(G, pairs[5], gone_channel, 6005)
+    await svc.reject(G, MOD, pairs[7])  # decided: not listed
+    exists = {MOD_CHANNEL}.__contains__
+    first = await svc.proposals_page(G, MOD, exists, 0, 2)
+    assert (first.page, first.pages, first.total, first.moderator_channel_id) == (0, 2, 3, MOD_CHANNEL)
+    shown = [(e.pair.member_id, e.pair.buddy_id, e.channel_id, e.message_id, e.waited) for e in first.proposals]
+    assert shown == [(1, 2, None, None, timedelta(hours=4)), (3, 4, MOD_CHANNEL, 6003, timedelta(hours=3))]
+    last = await svc.proposals_page(G, MOD, exists, 7, 2)  # out of range: the last page
+    ((entry,),) = [last.proposals]
+    assert (last.page, entry.pair.pair_id, entry.channel_id, entry.message_id) == (1, pairs[5], None, None)
+    assert all(e.pair.status == "proposed" and e.pair.group_role_id == MEN for e in first.proposals)
+    empty = await svc.proposals_page(OTHER_GUILD, MOD, exists)
+    assert (empty.proposals, empty.page, empty.pages, empty.total, empty.moderator_channel_id) == ((), 0, 1, 0, None)
+    with pytest.raises(UserError, match="Only moderators"):
+        await svc.proposals_page(G, MEMBER_ACTOR, exists)
+
+
 async def test_a_proposal_settled_while_posting_records_no_message(svc: BuddyService, db: Database) -> None:
     """Recording the message of a proposal withdrawn meanwhile records nothing and says so."""
     await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))

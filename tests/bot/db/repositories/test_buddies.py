@@ -387,6 +387,20 @@ async def test_proposals_and_their_messages(db: Database) -> None:
     assert where == [(40, 600)]
 
 
+async def test_proposals_paged(db: Database) -> None:
+    """Only the server's proposed pairs are listed, oldest first, paged and counted."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], int, int]:
+        for i in range(5):
+            repo.insert_pair(conn, G, 100 + i, 200 + i, MEN, status="proposed", now=NOW + timedelta(minutes=i))
+        repo.insert_pair(conn, G, 300, 301, MEN, status="active", now=NOW)
+        repo.insert_pair(conn, G + 1, 400, 401, MEN, status="proposed", now=NOW)
+        page = [p.member_id for p in repo.list_proposals(conn, G, 2, 2)]
+        return page, repo.count_proposals(conn, G), len(repo.list_proposals(conn, G))
+
+    assert await run(db, work) == ([102, 103], 5, 5)
+
+
 async def test_active_pairs_paged(db: Database) -> None:
     """Only active pairs are listed, oldest first, paged and counted."""
 
