@@ -409,8 +409,12 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         )
         self.dispatcher = ReminderDispatcher(self.reminders, self.send_reminder, clock=bot.clock)
         self._starter: asyncio.Task[None] | None = None
-        self._charts: set[asyncio.Task[None]] = set()
-        """History charts being drawn and sent after their numbers were answered."""
+        self._charts: asyncio.Queue[tuple[discord.Interaction, History]] = asyncio.Queue()
+        """History charts to draw and send, after their numbers were answered: one at a time, by
+        :meth:`_chart_worker`, so that members asking together get their numbers first (with a task
+        per chart, 50 members asking at once had their answers wait behind each other's charts:
+        bench ``command.checkin_history.p99_burst50``)."""
+        self._chart_task: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------------- lifecycle
 
@@ -418,6 +422,7 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         """Handle mood buttons of any reminder DM, and start the dispatcher once the bot is ready."""
         self.bot.add_dynamic_items(QuickMoodButton)
         self._starter = asyncio.create_task(self._start_dispatcher(), name="checkins-start-dispatcher")
+        self._chart_task = asyncio.create_task(self._chart_worker(), name="checkins-history-charts")
 
     async def _start_dispatcher(self) -> None:
         await self.bot.wait_until_ready()  # members are cached: a reminder for one who left is caught
@@ -430,9 +435,10 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
-        for chart in list(self._charts):
-            chart.cancel()
-        await asyncio.gather(*self._charts, return_exceptions=True)
+        if self._chart_task is not None:
+            self._chart_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._chart_task
         await self.dispatcher.stop()
 
     @commands.Cog.listener()
@@ -585,9 +591,16 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             return
         kwargs: dict[str, Any] = {"content": "\n".join(notices)} if notices else {}
         await interaction.response.send_message(embed=history_embed(history), ephemeral=True, **kwargs)
-        chart = asyncio.create_task(self._send_chart(interaction, history), name="checkins-history-chart")
-        self._charts.add(chart)
-        chart.add_done_callback(self._charts.discard)
+        self._charts.put_nowait((interaction, history))
+
+    async def _chart_worker(self) -> None:
+        """Draw and send the queued charts, one at a time, for as long as the cog is loaded."""
+        while True:
+            interaction, history = await self._charts.get()
+            try:
+                await self._send_chart(interaction, history)
+            except Exception:  # even the note about a failed chart failed: the next member's goes on
+                log.exception("Could not tell member %s that their chart failed", interaction.user.id)
 
     async def _send_chart(self, interaction: discord.Interaction, history: History) -> None:
         """Draw the history's chart on a worker thread and send it as a private follow-up; if either

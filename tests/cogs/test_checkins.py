@@ -271,6 +271,60 @@ async def test_a_failing_chart_leaves_the_numbers_and_a_short_private_note(
     assert any("history chart" in record.getMessage() and record.exc_info for record in caplog.records)
 
 
+async def test_charts_asked_together_each_reach_their_member_once(scene: Scene) -> None:
+    """Members asking at the same moment all get their numbers, then each exactly one chart of their own."""
+    members = [scene.alice, scene.beth, scene.carl]
+    for member in members:
+        await check_in(scene, member)
+    asked = await asyncio.gather(
+        *(scene.standin.invoke(member, "checkin history", {"days": 7}, wait=False) for member in members)
+    )
+    answers = await asyncio.gather(*(scene.standin.wait_answered(inter) for inter in asked))
+    assert all(a.ephemeral and a.embeds[0]["title"] == "Your check-ins, last 7 days" for a in answers)
+
+    async def chart_of(answer: Interaction) -> None:
+        (chart,) = await scene.standin.wait_for(lambda: answer.followups, timeout=10)
+        assert chart.ephemeral and chart.files[0][0] == CHART_FILENAME
+
+    for answer in answers:
+        await chart_of(answer)
+    await asyncio.sleep(0.05)
+    assert [len(answer.followups) for answer in answers] == [1, 1, 1]
+
+
+async def test_a_chart_whose_failure_note_fails_too_does_not_stop_the_next_charts(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first chart fails and so does its note: the failure is logged and the next member's chart still comes."""
+    await check_in(scene, scene.alice)
+    await check_in(scene, scene.beth)
+    module = importlib.import_module(type(cog_of(scene)).__module__)
+    real_render, real_note = module.render_history_chart, module.send_ephemeral
+    failures = {"render": 1, "note": 1}
+
+    def render_once_broken(*args: Any, **kwargs: Any) -> bytes:
+        if failures["render"]:
+            failures["render"] -= 1
+            raise RuntimeError("no fonts today")
+        return cast(bytes, real_render(*args, **kwargs))
+
+    async def note_once_broken(*args: Any, **kwargs: Any) -> None:
+        if failures["note"]:
+            failures["note"] -= 1
+            raise RuntimeError("Discord went away")
+        await real_note(*args, **kwargs)
+
+    monkeypatch.setattr(module, "render_history_chart", render_once_broken)
+    monkeypatch.setattr(module, "send_ephemeral", note_once_broken)
+    with caplog.at_level(logging.ERROR):
+        first = await scene.standin.invoke(scene.alice, "checkin history")
+        second = await scene.standin.invoke(scene.beth, "checkin history")
+        (chart,) = await scene.standin.wait_for(lambda: second.followups, timeout=10)
+    assert chart.files[0][0] == CHART_FILENAME
+    assert first.followups == [] and failures == {"render": 0, "note": 0}
+    assert any("chart failed" in record.getMessage() for record in caplog.records)
+
+
 async def test_history_without_checkins_is_a_clear_message_without_chart(scene: Scene) -> None:
     """A member with no check-ins gets a clear message and no chart."""
     answer = await scene.standin.invoke(scene.beth, "checkin history")
