@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.db.connection import StorageError
 
-__all__ = ["Schedule", "Sleep", "WakeableLoop"]
+__all__ = ["Schedule", "ScheduleListeners", "Sleep", "WakeableLoop"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,28 @@ class Schedule(Protocol):
     def add_listener(self, listener: Callable[[], None]) -> None: ...
 
     def remove_listener(self, listener: Callable[[], None]) -> None: ...
+
+
+class ScheduleListeners:
+    """A :class:`Schedule` for a service to inherit: it keeps the listeners and calls them in
+    :meth:`notify_changed` (after a change to what is due has committed)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever the schedule changes."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def notify_changed(self) -> None:
+        """Tell the listeners that the schedule changed (also for changes made elsewhere)."""
+        for listener in list(self._listeners):
+            listener()
 
 
 class WakeableLoop:

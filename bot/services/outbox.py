@@ -43,7 +43,7 @@ from bot.db.connection import Database
 from bot.db.repositories import audit
 from bot.db.repositories import outbox as repo
 from bot.db.repositories.outbox import OutboxRow
-from bot.services.background import Sleep, WakeableLoop
+from bot.services.background import ScheduleListeners, Sleep, WakeableLoop
 from bot.timeutil import Clock
 
 __all__ = [
@@ -199,30 +199,15 @@ Extras = Callable[[Post], Mapping[str, Any]]
 embeds quoting the article): made from what the bot holds, so nothing more is stored."""
 
 
-class OutboxService:
+class OutboxService(ScheduleListeners):
     """Adds, claims and settles posts; each public method is one unit of work."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self.clock = clock
-        self._listeners: list[Callable[[], None]] = []
+        super().__init__()
         self._in_flight: set[int] = set()
         self._extras: dict[str, Extras] = {}
-
-    # ----------------------------------------------------------------------- listeners
-
-    def add_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` when a post is added or put off (the dispatcher wakes)."""
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: Callable[[], None]) -> None:
-        """Stop calling ``listener``."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
 
     # ----------------------------------------------------------------------- what a kind adds
 
@@ -327,7 +312,7 @@ class OutboxService:
                 MAX_ATTEMPTS,
                 delivery.retry_at,
             )
-            self._notify()
+            self.notify_changed()
         elif delivery.state == "delivered" and post.attempts > 1:
             log.info(
                 "Outbox post %s (%s, guild %s) delivered at attempt %s",

@@ -53,7 +53,7 @@ from datetime import date, datetime, timedelta
 from bot.db.connection import Database
 from bot.db.repositories import checkins as repo
 from bot.db.repositories.guilds import ensure_guild
-from bot.services.background import Sleep, WakeableLoop
+from bot.services.background import ScheduleListeners, Sleep, WakeableLoop
 from bot.services.localtime import (
     epoch_day,
     format_hhmm,
@@ -165,7 +165,7 @@ def _info(row: repo.ReminderRow, timezone: str, notice: bool) -> ReminderInfo:
     )
 
 
-class ReminderService:
+class ReminderService(ScheduleListeners):
     """Members' reminder schedules; each public method that writes is one transaction.
 
     Listeners (the dispatcher's :meth:`ReminderDispatcher.wake`) are called after every change
@@ -175,21 +175,7 @@ class ReminderService:
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
         self.clock = clock
-        self._listeners: list[Callable[[], None]] = []
-
-    def add_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener()`` whenever the schedule changes."""
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: Callable[[], None]) -> None:
-        """Stop calling ``listener``."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    def notify_changed(self) -> None:
-        """Tell the listeners that the schedule changed (also for changes made elsewhere)."""
-        for listener in list(self._listeners):
-            listener()
+        super().__init__()
 
     async def set_reminder(self, guild_id: int, user_id: int, time_text: str) -> ReminderInfo:
         """Set (or change) the member's daily reminder to ``HH:MM`` local time; un-pauses it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.db.connection import StorageError
-from bot.services.background import WakeableLoop
+from bot.services.background import ScheduleListeners, WakeableLoop
 
 
 class Recorder(WakeableLoop):
@@ -78,3 +78,46 @@ async def test_none_means_go_again_at_once_and_start_is_idempotent() -> None:
     assert loop.rounds == 3 and loop.sleeps == [9.0]
     await loop.stop()
     await loop.stop()
+
+
+class Counted(WakeableLoop):
+    """A loop that counts its rounds and sleeps long, woken only by its schedule."""
+
+    def __init__(self, schedule: ScheduleListeners) -> None:
+        self.rounds = 0
+        super().__init__(schedule=schedule)
+
+    async def round(self) -> float | None:
+        """Count, then wait an hour."""
+        self.rounds += 1
+        return 3600.0
+
+
+async def test_a_schedule_change_wakes_the_loop_only_while_it_runs() -> None:
+    """Started, the loop listens to its schedule (a change runs a round); stopped, it no longer does."""
+    schedule = ScheduleListeners()
+    loop = Counted(schedule)
+    loop.start()
+    await until_idle(loop)
+    assert loop.rounds == 1
+    schedule.notify_changed()
+    await until_idle(loop)
+    assert loop.rounds == 2
+    await loop.stop()
+    assert schedule._listeners == []
+    schedule.notify_changed()  # nobody left to call
+    assert loop.rounds == 2
+
+
+async def test_listeners_are_called_until_removed() -> None:
+    """Each listener is called on every change until it is removed; removing an unknown one is harmless."""
+    schedule = ScheduleListeners()
+    calls: list[str] = []
+    schedule.add_listener(lambda: calls.append("a"))
+    b = lambda: calls.append("b")  # noqa: E731
+    schedule.add_listener(b)
+    schedule.notify_changed()
+    schedule.remove_listener(b)
+    schedule.remove_listener(b)
+    schedule.notify_changed()
+    assert calls == ["a", "b", "a"]
