@@ -36,6 +36,7 @@ from bot.services.checkins import (
     CheckinResult,
     CheckinService,
     History,
+    HistorySummary,
     TimezoneResult,
 )
 from bot.services.guidance import Passage
@@ -190,9 +191,9 @@ def share_summary(member_mention: str, checkin: Checkin) -> str:
     return f"📋 {member_mention} checked in: {checkin_line(checkin)}."
 
 
-def history_embed(history: History) -> discord.Embed:
+def history_embed(history: History | HistorySummary) -> discord.Embed:
     """The numbers of a history (answered at once; the chart follows in :func:`chart_embed`)."""
-    days = len(history.days)
+    days = history.day_count
     embed = discord.Embed(
         title=f"Your check-ins, last {days} days",
         description=f"{history.first_day:%d %b %Y} – {history.last_day:%d %b %Y} ({history.timezone})",
@@ -409,11 +410,12 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         )
         self.dispatcher = ReminderDispatcher(self.reminders, self.send_reminder, clock=bot.clock)
         self._starter: asyncio.Task[None] | None = None
-        self._charts: asyncio.Queue[tuple[discord.Interaction, History]] = asyncio.Queue()
+        self._charts: asyncio.Queue[tuple[discord.Interaction, HistorySummary]] = asyncio.Queue()
         """History charts to draw and send, after their numbers were answered: one at a time, by
         :meth:`_chart_worker`, so that members asking together get their numbers first (with a task
         per chart, 50 members asking at once had their answers wait behind each other's charts:
-        bench ``command.checkin_history.p99_burst50``)."""
+        bench ``command.checkin_history.p99_burst50``). The answer reads only the numbers; the worker
+        reads the period's days just before drawing."""
         self._chart_task: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------------- lifecycle
@@ -574,7 +576,7 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
         """Answer the numbers at once (or a clear message when there is nothing to show); the chart
         follows privately once drawn (:meth:`_send_chart`)."""
         assert interaction.guild_id is not None
-        history = await self.checkins.history(interaction.guild_id, interaction.user.id, days)
+        history = await self.checkins.history_summary(interaction.guild_id, interaction.user.id, days)
         notices = []
         if history.timezone_notice:
             notices.append(timezone_notice(history.last_day))
@@ -602,10 +604,12 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             except Exception:  # even the note about a failed chart failed: the next member's goes on
                 log.exception("Could not tell member %s that their chart failed", interaction.user.id)
 
-    async def _send_chart(self, interaction: discord.Interaction, history: History) -> None:
-        """Draw the history's chart on a worker thread and send it as a private follow-up; if either
-        fails, the member (who has the numbers already) gets a short private note."""
+    async def _send_chart(self, interaction: discord.Interaction, summary: HistorySummary) -> None:
+        """Read the period's days, draw their chart on a worker thread and send it as a private
+        follow-up; if any of that fails, the member (who has the numbers already) gets a short private note."""
         try:
+            assert interaction.guild_id is not None
+            history = await self.checkins.history_days(interaction.guild_id, interaction.user.id, summary)
             png = await asyncio.to_thread(render_history_chart, history)
             await interaction.followup.send(
                 embed=chart_embed(history),

@@ -42,6 +42,7 @@ __all__ = [
     "get_streak",
     "has_checkin",
     "history_rows",
+    "history_totals",
     "insert_celebration",
     "mark_timezone_notice_shown",
     "member_data",
@@ -236,6 +237,22 @@ def history_rows(
         (day, mood, craving, None if sober is None else bool(sober), from_timestamp(day * _SECONDS_PER_DAY + offset))
         for day, mood, craving, sober, offset in rows
     ]
+
+
+def history_totals(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, first_day: int, last_day: int
+) -> tuple[int, int, int, int, int]:
+    """``(checkins, sum of moods, cravings told, sum of cravings, days not sober)`` of the member's
+    check-ins from ``first_day`` to ``last_day`` inclusive: a history's numbers in one row, read
+    without a row per day (the sums are whole numbers, so averages divide exactly as over the days)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    row = cursor.execute(
+        "SELECT COUNT(*), COALESCE(SUM(mood), 0), COUNT(craving), COALESCE(SUM(craving), 0), "
+        "COALESCE(SUM(sober = 0), 0) FROM checkins WHERE guild_id = ? AND user_id = ? AND day BETWEEN ? AND ?",
+        (guild_id, user_id, first_day, last_day),
+    ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
 
 
 _DAYS_OLDEST_FIRST = "SELECT day FROM checkins WHERE guild_id = ? AND user_id = ? ORDER BY day ASC"
