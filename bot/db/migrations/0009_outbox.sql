@@ -6,10 +6,11 @@
 -- Times are INTEGER Unix seconds (UTC).
 --
 -- destination: where it goes, resolved when it is sent: 'channel' (channel_id), a server setting
--- naming a channel ('moderator_channel', 'celebrations_channel', 'checkin_channel'), or 'owner'
--- (a direct message to the server's owner). user_id: the member the post is about, if any, so
--- that /privacy export shows it and /privacy delete and retention remove it. content: only what
--- the member chose to share or what the moderators are told anyway (never a check-in note).
+-- naming a channel ('moderator_channel', 'celebrations_channel', 'checkin_channel'), 'owner'
+-- (a direct message to the server's owner) or 'member' (a direct message to user_id). user_id:
+-- the member the post is about, if any, so that /privacy export shows it and /privacy delete and
+-- retention remove it. content: only what the member chose to share or what the moderators or the
+-- member are told anyway (never a check-in note).
 -- AUTOINCREMENT: an id is never used twice, even after its row is deleted, because the nonce sent
 -- with a post is made from it (a reused nonce within Discord's window would return the old message).
 CREATE TABLE outbox (
