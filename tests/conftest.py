@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +24,23 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty database file (its WAL folded in), for a test to copy once per example."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+
+    async def build() -> None:
+        database = await Database.open(path)
+        try:
+            await migrate(database)
+            await database.run_outside_transaction(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        finally:
+            await database.close()
+
+    asyncio.run(build())
+    return path
 
 
 @pytest.fixture

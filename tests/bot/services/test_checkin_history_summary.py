@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.db.connection import Database
-from bot.db.migrations import migrate
 from bot.db.repositories import checkins as repo
 from bot.db.repositories.guilds import ensure_guild
 from bot.services.checkins import CheckinService, History, HistorySummary, track_day
@@ -31,23 +29,6 @@ checkin = st.tuples(
     st.integers(1, 5),
     st.one_of(st.none(), st.tuples(st.integers(0, 10), st.booleans())),
 )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A migrated, empty database file, copied for each example."""
-    path = tmp_path_factory.mktemp("summary") / "template.sqlite3"
-
-    async def build() -> None:
-        database = await Database.open(path)
-        try:
-            await migrate(database)
-            await database.run_outside_transaction(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
-        finally:
-            await database.close()
-
-    asyncio.run(build())
-    yield path
 
 
 def _numbers(history: History | HistorySummary) -> tuple[object, ...]:

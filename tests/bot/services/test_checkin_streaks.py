@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.db.connection import Database
-from bot.db.migrations import migrate
 from bot.db.repositories import checkins as repo
 from bot.errors import UserError
 from bot.services.buddies import BuddyService
@@ -194,23 +192,6 @@ ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
 # enough to reach a day before the latest run, and now and then an erasure.
 KINDS = ["checkin"] * 6 + ["advance"] * 6 + ["zone"] * 2 + ["quick", "complete", "delete", "retention", "erase", "west"]
 operation = st.sampled_from(KINDS).flatmap(lambda kind: ARGUMENTS[kind].map(lambda args: (kind, *args)))
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A migrated, empty database file, copied for each example."""
-    path = tmp_path_factory.mktemp("streaks") / "template.sqlite3"
-
-    async def build() -> None:
-        database = await Database.open(path)
-        try:
-            await migrate(database)
-            await database.run_outside_transaction(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
-        finally:
-            await database.close()
-
-    asyncio.run(build())
-    yield path
 
 
 @dataclass
