@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import logging
 import math
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple, TypeVar
@@ -51,7 +52,7 @@ from bot.db.repositories import audit, guilds
 from bot.db.repositories import buddies as repo
 from bot.errors import UserError
 from bot.services.guidance import GuidanceLibrary, Passage
-from bot.services.matching import match
+from bot.services.matching import free_places, match_groups
 from bot.timeutil import Clock, to_timestamp
 
 __all__ = [
@@ -1648,21 +1649,47 @@ class BuddyService:
     def _match(self, w: _Work, groups: Collection[int] | None) -> list[PairInfo]:
         """Run the matcher (for ``groups``, or all) and store its pairs: active and introduced, or
         proposed to the moderators with ``require_approval``."""
-        # The rows go to the matcher as they come (the shapes of its Waiting and Volunteer).
-        waiting = repo.matching_waiting(w.conn, w.guild_id, groups)
-        if not waiting:
+        # The rows go to the matcher as they come (the shapes of its Waiting and Volunteer). The
+        # volunteers and live pairs first: they give each group's free places; then each group with
+        # a place reads its queue in order only until its places are given (issue 9: a long queue
+        # behind full volunteers is never read).
+        if not repo.anyone_waiting(w.conn, w.guild_id, groups):
             return []
         cutoff = w.now - timedelta(days=w.settings.volunteer_min_days)
         volunteers = repo.matching_volunteers(w.conn, w.guild_id, cutoff, groups)
         if not volunteers:
             return []
         current = repo.matching_current(w.conn, w.guild_id, groups)
-        by_user = {entry[0]: entry for entry in waiting}
-        past = repo.matching_past(w.conn, w.guild_id, groups, by_user.keys())
-        pairs = match(waiting, volunteers, current, past, w.settings.max_buddies)
+        places = free_places(volunteers, current, w.settings.max_buddies)
+        if not places:
+            return []
+        past = repo.matching_past(w.conn, w.guild_id, {uid for order in places.values() for uid in order})
+        cursors: list[sqlite3.Cursor] = []
+        fetched: list[list[tuple[int, int, int, int]]] = []
+
+        def waiting_of(group: int) -> Iterator[tuple[int, int, int, int]]:
+            # Fetched in chunks (the first as large as the group's places), all in C: no Python
+            # call per waiting member.
+            cursor = repo.waiting_in_group(w.conn, w.guild_id, group)
+            cursors.append(cursor)
+            sizes = itertools.chain((len(places[group]) + 8,), itertools.repeat(64))
+
+            def chunk() -> list[tuple[int, int, int, int]]:
+                rows = cursor.fetchmany(next(sizes))
+                fetched.append(rows)
+                return rows
+
+            return itertools.chain.from_iterable(iter(chunk, []))
+
+        try:
+            pairs = match_groups(places, waiting_of, current, past)
+        finally:
+            for cursor in cursors:
+                cursor.close()  # their statements are reset before the pairs are written
         if not pairs:
             return []
         status = "proposed" if w.settings.require_approval else "active"
+        by_user = {row[0]: row for rows in fetched for row in rows}
         rows = [(m, b, g, by_user[m][2], by_user[m][3]) for m, b, g in pairs]
         ids = repo.insert_pairs(w.conn, w.guild_id, rows, status=status, now=w.now)
         repo.dequeue(w.conn, w.guild_id, [p[0] for p in pairs])

@@ -20,22 +20,24 @@ volunteer with the fewest buddies, by seniority (joined_at, user_id), then every
 at most one more, and so on, each level listing the volunteers with that many buddies or fewer
 and room for one more. Were nobody ruled out, member *k* of a group would get its *k*-th place.
 A place offered to a member who may not have it (a past partner, themselves) is set aside and
-offered first to the next members, in order. So a run is O(W log W + V log V + F + S) for W
-waiting members, V volunteers, F free places listed and S places set aside and offered again,
-never O(W·V): a few ms of pure Python for 10,000 waiting members, 3,000 volunteers and 50
-groups. Times are in their storage form (Unix seconds), so a run over ten thousand rows
-converts nothing. Inputs may be the named tuples below or plain tuples of the same shape (the
+offered first to the next members, in order. Groups never share a place, so they are matched one
+after the other (:func:`match_groups`), each reading its queue only until its places are given: a
+run is O(V log V + F + S + R) for V volunteers, F free places listed, S places set aside and
+offered again and R waiting members read, never O(W·V) and never the whole queue behind full
+volunteers: a few ms of pure Python for 10,000 waiting members, 3,000 volunteers and 50 groups.
+Times are in their storage form (Unix seconds), so a run over thousands of rows converts
+nothing. Inputs may be the named tuples below or plain tuples of the same shape (the
 repository's rows), which cost nothing to build.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
-__all__ = ["Pair", "Volunteer", "Waiting", "in_queue_order", "match", "queue_order"]
+__all__ = ["Pair", "Volunteer", "Waiting", "free_places", "in_queue_order", "match", "match_groups", "queue_order"]
 
 
 class Waiting(NamedTuple):
@@ -95,9 +97,17 @@ def in_queue_order(waiting: Iterable[_W]) -> list[_W]:
     return [w for w in by_time if w[3]] + [w for w in by_time if not w[3]]
 
 
-def _places(volunteers: Iterable[VolunteerRow], load: dict[int, int], max_default: int) -> dict[int, list[int]]:
-    """Each group's free places (volunteers' user ids, one per place) in the order they are given."""
-    ranked = [v for v in volunteers if v[4]]
+def free_places(
+    volunteers: Iterable[VolunteerRow], current_pairs: Iterable[tuple[int, int]], max_default: int
+) -> dict[int, list[int]]:
+    """Each group's free places (volunteers' user ids, one per place) in the order they are given.
+
+    ``current_pairs``: ``(member_id, buddy_id)`` of the live pairs, which use up their buddy's places.
+    A volunteer listed twice counts once (the last entry); groups with no free place are left out."""
+    load: dict[int, int] = {}
+    for _, buddy_id in current_pairs:
+        load[buddy_id] = load.get(buddy_id, 0) + 1
+    ranked = [v for v in {v[0]: v for v in volunteers}.values() if v[4]]
     ranked.sort(key=_USER_ID)  # stable sorts: by joined_at, then user id
     ranked.sort(key=_JOINED_AT)
     offered: dict[int, list[tuple[int, int, int]]] = {}
@@ -115,6 +125,63 @@ def _places(volunteers: Iterable[VolunteerRow], load: dict[int, int], max_defaul
     return places
 
 
+def match_groups(
+    places: dict[int, list[int]],
+    waiting_of: Callable[[int], Iterable[WaitingRow]],
+    current_pairs: Iterable[tuple[int, int]],
+    past_pairs: Iterable[tuple[int, int]],
+) -> list[Pair]:
+    """The pairs to make now, group by group (ascending group ids), in queue order within each.
+
+    ``places``: :func:`free_places`. ``waiting_of(group)`` gives that group's waiting members in
+    queue order (:func:`queue_order`), each member once; it is iterated only as far as the group
+    has places (the rest of a long queue is never read). ``past_pairs`` need only include the pairs
+    of the volunteers who have a place.
+    """
+    # Who may not be paired with whom (now or ever before), both ways round.
+    partners: dict[int, set[int]] = {}
+    for pairs in (current_pairs, past_pairs):
+        for a, b in pairs:
+            partners.setdefault(a, set()).add(b)
+            partners.setdefault(b, set()).add(a)
+    nobody: frozenset[int] = frozenset()
+    partners_of = partners.get
+    made: list[Pair] = []
+    add = made.append
+    new_pair = functools.partial(tuple.__new__, Pair)  # Pair(...) without its Python-level __new__
+    for group in sorted(places):
+        following = iter(places[group])
+        set_aside: list[int] = []  # places offered to a member who could not take them: offered first
+        for member_id, _, _, _ in waiting_of(group):
+            ruled_out = partners_of(member_id, nobody)
+            chosen: int | None = None
+            if set_aside:
+                for index, uid in enumerate(set_aside):
+                    if uid != member_id and uid not in ruled_out:
+                        del set_aside[index]
+                        chosen = uid
+                        break
+            if chosen is None:
+                for uid in following:
+                    if uid != member_id and uid not in ruled_out:
+                        chosen = uid
+                        break
+                    set_aside.append(uid)
+                else:
+                    if not set_aside:
+                        break  # every place of the group is given
+                    continue
+            add(new_pair((member_id, chosen, group)))
+            # Each member is served once, so only the volunteer's partners can be asked about again
+            # (should they wait too, and this member offer a place).
+            theirs = partners_of(chosen)
+            if theirs is None:
+                partners[chosen] = {member_id}
+            else:
+                theirs.add(member_id)
+    return made
+
+
 def match(
     waiting: Iterable[WaitingRow],
     volunteers: Iterable[VolunteerRow],
@@ -126,50 +193,20 @@ def match(
 
     ``current_pairs`` and ``past_pairs`` are ``(member_id, buddy_id)`` tuples: the live pairs
     (active or awaiting approval) and the ended or rejected ones. A volunteer listed twice
-    counts once (the last entry); a member waiting twice is served once.
+    counts once (the last entry); a member waiting twice is served once (their first place in
+    the queue). :func:`match_groups` with every waiting member in memory.
     """
     current = list(current_pairs)
-    load: dict[int, int] = {}
-    for _, buddy_id in current:
-        load[buddy_id] = load.get(buddy_id, 0) + 1
-    offers = {v[0]: v for v in volunteers}
-    # Per group: the places not offered yet, and those set aside (offered to a member who could not
-    # take them), which come first, in order.
-    groups: dict[int, tuple[Iterator[int], list[int]]] = {
-        group: (iter(order), []) for group, order in _places(offers.values(), load, max_default).items()
-    }
-    if not groups:
+    places = free_places(volunteers, current, max_default)
+    if not places:
         return []
-    # Pairs that may not be made: looked up both ways round for each place offered.
-    met: set[tuple[int, int]] = set(current)
-    met.update(past_pairs)
-
-    made: list[Pair] = []
-    served: set[int] = set()
-    new_pair = functools.partial(tuple.__new__, Pair)  # Pair(...) without its Python-level __new__
-    group_places = groups.get
-    for member_id, group, _, _ in in_queue_order(waiting):
-        places = group_places(group)
-        if places is None or member_id in served:
-            continue
-        served.add(member_id)
-        following, set_aside = places
-        chosen: int | None = None
-        for index, uid in enumerate(set_aside):
-            if uid != member_id and (member_id, uid) not in met and (uid, member_id) not in met:
-                del set_aside[index]
-                chosen = uid
-                break
-        if chosen is None:
-            for uid in following:
-                if uid != member_id and (member_id, uid) not in met and (uid, member_id) not in met:
-                    chosen = uid
-                    break
-                set_aside.append(uid)
-            else:
-                if not set_aside:
-                    del groups[group]  # every place of the group is given
-                continue
-        made.append(new_pair((member_id, chosen, group)))
-        met.add((member_id, chosen))
-    return made
+    ordered: list[WaitingRow] = []
+    seen: set[int] = set()
+    by_group: dict[int, list[WaitingRow]] = {}
+    for w in in_queue_order(waiting):
+        if w[0] not in seen:
+            seen.add(w[0])
+            ordered.append(w)
+            by_group.setdefault(w[1], []).append(w)
+    made = {p.member_id: p for p in match_groups(places, lambda g: by_group.get(g, []), current, past_pairs)}
+    return [made[w[0]] for w in ordered if w[0] in made]

@@ -186,7 +186,8 @@ async def test_0010_backfills_the_group_copies_and_drops_departed_waiters(tmp_pa
             "SELECT user_id, group_role_id FROM buddy_queue UNION ALL "
             "SELECT -user_id, group_role_id FROM buddy_volunteers ORDER BY 1"
         ).fetchall()
-        return [(int(r[0]), r[1]) for r in rows], buddies.matching_waiting(conn, 1)
+        waiting = [*buddies.waiting_in_group(conn, 1, 50), *buddies.waiting_in_group(conn, 1, 60)]
+        return [(int(r[0]), r[1]) for r in rows], waiting
 
     async with await Database.open(tmp_path / "db.sqlite3") as database:
         await migrate(database, target=9)
@@ -195,4 +196,4 @@ async def test_0010_backfills_the_group_copies_and_drops_departed_waiters(tmp_pa
         assert result.before == 9
         queue, waiting = await database.read(read)
     assert queue == [(-12, None), (-11, 60), (10, 50), (11, 60), (12, None), (13, None)]  # offers negated
-    assert waiting == [(11, 60, 4, 0), (10, 50, 5, 0)]
+    assert waiting == [(10, 50, 5, 0), (11, 60, 4, 0)]

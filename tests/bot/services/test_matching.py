@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services.matching import Pair, Volunteer, Waiting, match, queue_order
+from bot.services.matching import Pair, Volunteer, Waiting, free_places, match, match_groups, queue_order
 
 # --------------------------------------------------------------------------- examples
 
@@ -418,3 +418,58 @@ def test_same_pairs_as_the_plain_algorithm_when_crowded(server: Server) -> None:
     """With many past pairs, the matcher still makes exactly the pairs the rules applied plainly make."""
     expected = _plain_match(server.waiting, server.volunteers, server.current, server.past, server.max_default)
     assert _run(server) == expected
+
+
+# --------------------------------------------------------------------------- group by group, reading lazily
+
+
+class _Queue:
+    """A group's waiting members in queue order, counting how many were read."""
+
+    def __init__(self, members: list[Waiting]) -> None:
+        self.members = members
+        self.read = 0
+
+    def __iter__(self) -> _Queue:
+        return self
+
+    def __next__(self) -> Waiting:
+        if self.read == len(self.members):
+            raise StopIteration
+        self.read += 1
+        return self.members[self.read - 1]
+
+
+def _by_group(server: Server) -> dict[int, _Queue]:
+    queues: dict[int, list[Waiting]] = {}
+    for w in sorted(server.waiting, key=queue_order):
+        queues.setdefault(w.group, []).append(w)
+    return {group: _Queue(members) for group, members in queues.items()}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(servers(), crowded_servers()))
+def test_group_by_group_makes_the_same_pairs_reading_only_what_it_needs(server: Server) -> None:
+    """Fed each group's queue lazily, the matcher makes the plain algorithm's pairs (grouped by group),
+    and stops reading a group's queue at the member who took its last place."""
+    queues = _by_group(server)
+    places = free_places(server.volunteers, server.current, server.max_default)
+    made = match_groups(places, lambda g: queues.get(g, _Queue([])), server.current, server.past)
+    expected = _plain_match(server.waiting, server.volunteers, server.current, server.past, server.max_default)
+    assert made == sorted(expected, key=lambda p: p.group)  # a stable sort: queue order within each group
+    for group, queue in queues.items():
+        if group not in places:
+            assert queue.read == 0  # no place: its queue is never read
+            continue
+        given_here = [p for p in made if p.group == group]
+        if len(given_here) == len(places[group]):  # every place given: nothing read after the last taker
+            last = [w.user_id for w in queue.members].index(given_here[-1].member_id)
+            assert queue.read <= last + 2  # the taker, and at most the next (which finds the group full)
+
+
+def test_a_long_queue_behind_full_volunteers_is_not_read() -> None:
+    """One place and a thousand waiting: the matcher reads the first member, and one more to learn the group is full."""
+    queue = _Queue([Waiting(uid, 10, uid) for uid in range(1, 1001)])
+    places = free_places([Volunteer(5000, 10, 0, max_buddies=1)], [], 2)
+    assert match_groups(places, lambda g: queue, [], []) == [Pair(1, 5000, 10)]
+    assert queue.read == 2

@@ -462,7 +462,7 @@ async def test_pairs_to_introduce(db: Database) -> None:
 
 async def test_matching_inputs_are_scoped(db: Database) -> None:
     """Waiting members and volunteers need one group; volunteers a join time before the cut-off; the
-    group filter narrows every input; past pairs are those of waiting members."""
+    group filter narrows every input; past pairs are those of the members asked about."""
 
     def work(conn: sqlite3.Connection) -> dict[str, object]:
         groups(conn)
@@ -487,25 +487,35 @@ async def test_matching_inputs_are_scoped(db: Database) -> None:
         cutoff = NOW - timedelta(days=14)
         assert other
         return {
-            "waiting": repo.matching_waiting(conn, G),
-            "waiting_men": repo.matching_waiting(conn, G, [MEN]),
+            "anyone": (
+                repo.anyone_waiting(conn, G),
+                repo.anyone_waiting(conn, G, [WOMEN]),
+                repo.anyone_waiting(conn, G, [7]),
+            ),
+            "waiting_men": repo.waiting_in_group(conn, G, MEN).fetchall(),
+            "waiting_women": repo.waiting_in_group(conn, G, WOMEN).fetchall(),
             "volunteers": sorted(repo.matching_volunteers(conn, G, cutoff)),
             "volunteers_women": repo.matching_volunteers(conn, G, cutoff, [WOMEN]),
             "current": repo.matching_current(conn, G, [MEN]),
             "current_women": repo.matching_current(conn, G, [WOMEN]),
-            "past": repo.matching_past(conn, G),
+            "past": repo.matching_past(conn, G, {4}),
+            "past_of_6": repo.matching_past(conn, G, {6, 5}),
+            "past_of_nobody": repo.matching_past(conn, G, set()),
         }
 
     got = await run(db, work)
     stamp = to_timestamp(NOW)
     joined = to_timestamp(NOW - timedelta(days=30))
-    assert got["waiting"] == [(1, MEN, stamp, 0), (2, WOMEN, stamp, 0)]
-    assert got["waiting_men"] == [(1, MEN, stamp, 0)]
+    assert got["anyone"] == (True, True, False)
+    assert got["waiting_men"] == [(1, MEN, stamp, 0)]  # not 7, of another server; not 3, of no group
+    assert got["waiting_women"] == [(2, WOMEN, stamp, 0)]
     assert got["volunteers"] == [(4, MEN, joined, None, 1), (6, WOMEN, joined, None, 1)]
     assert got["volunteers_women"] == [(6, WOMEN, joined, None, 1)]
     assert got["current"] == [(8, 4)]
     assert got["current_women"] == []
     assert got["past"] == [(1, 4)]
+    assert got["past_of_6"] == [(8, 6)]
+    assert got["past_of_nobody"] == []
 
 
 async def test_erasing_a_server_cascades(db: Database) -> None:
@@ -653,7 +663,11 @@ async def test_leaving_takes_the_member_out_of_the_queue(db: Database) -> None:
         repo.enqueue(conn, G, 1, NOW, "request")
         repo.enqueue(conn, G, 2, NOW, "request")
         repo.mark_left(conn, G, 1, NOW)
-        return repo.queue_entry(conn, G, 1) is None, repo.count_queue(conn, G), repo.matching_waiting(conn, G)
+        return (
+            repo.queue_entry(conn, G, 1) is None,
+            repo.count_queue(conn, G),
+            repo.waiting_in_group(conn, G, MEN).fetchall(),
+        )
 
     gone, count, waiting = await run(db, work)
     assert gone and count == 1
@@ -682,54 +696,55 @@ async def test_place_in_group_counts_only_the_group(db: Database) -> None:
     assert await run(db, work) == [(6, 6), (1, 1), (3, 6), (1, 6), (2, 6), None]
 
 
-async def test_matching_waiting_orders_all_or_by_group(db: Database) -> None:
-    """All groups come in queue order; some groups by group, in queue order within each."""
+async def test_waiting_in_group_reads_one_group_in_queue_order(db: Database) -> None:
+    """Each group's waiting members come in queue order (first in line first), and a cursor gives only
+    as many as are fetched."""
 
-    def work(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
+    def work(conn: sqlite3.Connection) -> tuple[list[int], list[int], list[int]]:
         groups(conn)
         for uid in range(1, 7):
             member(conn, uid, (MEN,) if uid % 2 else (WOMEN,))
             repo.enqueue(conn, G, uid, NOW + timedelta(minutes=uid), "request", first_in_line=uid == 6)
-        every = [r[0] for r in repo.matching_waiting(conn, G)]
-        some = [r[0] for r in repo.matching_waiting(conn, G, [WOMEN, MEN])]
-        return every, some
+        men = [r[0] for r in repo.waiting_in_group(conn, G, MEN)]
+        cursor = repo.waiting_in_group(conn, G, WOMEN)
+        first = [r[0] for r in cursor.fetchmany(2)]
+        cursor.close()
+        women = [r[0] for r in repo.waiting_in_group(conn, G, WOMEN)]
+        return men, first, women
 
-    every, some = await run(db, work)
-    assert every == [6, 1, 2, 3, 4, 5]
-    assert some == [1, 3, 5, 6, 2, 4]  # MEN (501) first, then WOMEN, each in queue order
+    men, first, women = await run(db, work)
+    assert men == [1, 3, 5]
+    assert women == [6, 2, 4]  # 6 was put back first in line
+    assert first == [6, 2]
 
 
 @pytest.mark.parametrize("past_pairs", [1, 3, 20])
 async def test_matching_past_same_pairs_by_range_or_lookups(db: Database, past_pairs: int) -> None:
-    """Read in one range (few past pairs per waiting member) or member by member (many), the past
-    pairs of the waiting members are the same, both ways round, and nobody else's."""
+    """Read in one range (few past pairs per member asked about) or member by member (many), the past
+    pairs of the members asked about are the same, both ways round, each once, and nobody else's."""
 
-    def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+    def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         groups(conn)
         for uid in (1, 2, 3):
             member(conn, uid, (MEN,))
-            repo.enqueue(conn, G, uid, NOW, "request")
         for index in range(past_pairs):
             a, b = 100 + index, 200 + index
-            first = repo.insert_pair(conn, G, 1, a, MEN, status="active", now=NOW)  # waiting member supported
+            first = repo.insert_pair(conn, G, 1, a, MEN, status="active", now=NOW)  # 1 was supported
             repo.close_pair(conn, G, first, "ended", NOW, None, "x")
-            second = repo.insert_pair(conn, G, b, 2, MEN, status="proposed", now=NOW)  # waiting member supports
+            second = repo.insert_pair(conn, G, b, 2, MEN, status="proposed", now=NOW)  # 2 supported
             repo.close_pair(conn, G, second, "rejected", NOW, None, "x")
-            third = repo.insert_pair(conn, G, a, b, MEN, status="active", now=NOW)  # nobody waiting
+            third = repo.insert_pair(conn, G, a, b, MEN, status="active", now=NOW)  # not asked about
             repo.close_pair(conn, G, third, "ended", NOW, None, "x")
         repo.insert_pair(conn, G, 3, 300, MEN, status="active", now=NOW)  # live, not past
         withdrawn = repo.insert_pair(conn, G, 3, 301, MEN, status="proposed", now=NOW)
         repo.close_pair(conn, G, withdrawn, "withdrawn", NOW, None, "x")
-        waiting = [r[0] for r in repo.matching_waiting(conn, G)]
-        return (
-            sorted(repo.matching_past(conn, G, None, waiting)),
-            sorted(repo.matching_past(conn, G)),
-            sorted(repo.matching_past(conn, G, [MEN])),
-        )
+        both = repo.insert_pair(conn, G, 2, 3, MEN, status="active", now=NOW)  # both asked about
+        repo.close_pair(conn, G, both, "ended", NOW, None, "x")
+        return sorted(repo.matching_past(conn, G, {1, 2, 3})), sorted(repo.matching_past(conn, G, [1, 2, 3, 3]))
 
-    by_range, looked_up, one_group = await run(db, work)
-    expected = sorted([(1, 100 + i) for i in range(past_pairs)] + [(200 + i, 2) for i in range(past_pairs)])
-    assert by_range == looked_up == one_group == expected
+    as_set, as_list = await run(db, work)
+    expected = sorted([(1, 100 + i) for i in range(past_pairs)] + [(200 + i, 2) for i in range(past_pairs)] + [(2, 3)])
+    assert as_set == as_list == expected
 
 
 async def test_groups_among(db: Database) -> None:
