@@ -384,9 +384,15 @@ def place_in_group(conn: sqlite3.Connection, guild_id: int, entry: QueueRow) -> 
 
 
 def list_queue(conn: sqlite3.Connection, guild_id: int, limit: int = -1, offset: int = 0) -> list[QueueRow]:
-    """The waiting members in queue order (all groups), paged."""
+    """The waiting members in queue order (all groups), paged: the server's queue sorted alone (no
+    index keeps the whole queue's order since migration 0011), then the page's members looked up."""
     rows = conn.execute(
-        _QUEUE_SELECT + "WHERE q.guild_id = ?" + _QUEUE_ORDER + " LIMIT ? OFFSET ?", (guild_id, limit, offset)
+        "SELECT q.user_id, q.queued_at, q.first_in_line, q.origin, m.group_role_id, m.group_count FROM ("
+        "  SELECT user_id, queued_at, first_in_line, origin FROM buddy_queue WHERE guild_id = ?1"
+        "  ORDER BY first_in_line DESC, queued_at, user_id LIMIT ?2 OFFSET ?3) q "
+        "JOIN buddy_members m ON m.guild_id = ?1 AND m.user_id = q.user_id "
+        "ORDER BY q.first_in_line DESC, q.queued_at, q.user_id",
+        (guild_id, limit, offset),
     ).fetchall()
     return [_queue_row(r) for r in rows]
 
@@ -858,7 +864,6 @@ def pairs_to_introduce(conn: sqlite3.Connection, guild_id: int) -> list[PairRow]
 # --------------------------------------------------------------------------- matching inputs
 
 _IN_GROUPS = " AND group_role_id IN (SELECT value FROM json_each(?))"
-_V_IN_GROUPS = "AND v.group_role_id IN (SELECT value FROM json_each(?))"
 
 
 def _tuples(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -898,20 +903,18 @@ def matching_volunteers(
     in the server, who joined it no later than ``joined_before``; only ``groups`` if given. The rows
     have the shape of the matcher's ``Volunteer`` (the last column: available).
 
-    The available offers in a group are ranges of ``buddy_volunteers_by_group`` (the offer's copy of
-    the group), each joined to its member by key: the server's volunteers, not all its members, and
-    one group costs its volunteers, not every volunteer of the server nor every member of the group."""
+    From ``buddy_volunteers_by_group`` alone (migration 0011: the offer's copies of the member's group
+    and join time; an available offer is always of a member still in the server): one range a group,
+    the server's volunteers, not all its members, and no lookup of the member per volunteer."""
     sql = (
-        "SELECT v.user_id, v.group_role_id, m.joined_at, v.max_buddies, 1 "
-        "FROM buddy_volunteers v INDEXED BY buddy_volunteers_by_group "
-        "CROSS JOIN buddy_members m ON m.guild_id = v.guild_id AND m.user_id = v.user_id "
-        "WHERE v.guild_id = ? AND v.available = 1 AND m.left_at IS NULL AND m.joined_at <= ? "
+        "SELECT user_id, group_role_id, joined_at, max_buddies, 1 FROM buddy_volunteers "
+        "WHERE guild_id = ? AND available = 1 AND joined_at <= ? "
     )
     if groups is None:
-        return _tuples(conn, sql + "AND v.group_role_id IS NOT NULL", [guild_id, to_timestamp(joined_before)])
+        return _tuples(conn, sql + "AND group_role_id IS NOT NULL", [guild_id, to_timestamp(joined_before)])
     return _tuples(
         conn,
-        sql + _V_IN_GROUPS,
+        sql + _IN_GROUPS,
         [guild_id, to_timestamp(joined_before), _ids(groups)],
     )
 

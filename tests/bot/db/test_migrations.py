@@ -197,3 +197,49 @@ async def test_0010_backfills_the_group_copies_and_drops_departed_waiters(tmp_pa
         queue, waiting = await database.read(read)
     assert queue == [(-12, None), (-11, 60), (10, 50), (11, 60), (12, None), (13, None)]  # offers negated
     assert waiting == [(10, 50, 5, 0), (11, 60, 4, 0)]
+
+
+async def test_0011_copies_join_times_into_offers_and_keeps_them_in_step(tmp_path: Path) -> None:
+    """Upgrading to 0011 copies each volunteer's join time into their offer and withdraws the offers of
+    members who had left; afterwards new offers and a member's new join time are copied by the triggers,
+    and the whole queue's order index is gone (matching reads each group's own)."""
+    from datetime import UTC, datetime
+
+    from bot.db.repositories import buddies
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO guilds (guild_id, joined_at) VALUES (1, 0)")
+        conn.execute("INSERT INTO buddy_groups (guild_id, role_id, added_at) VALUES (1, 50, 0)")
+        conn.executemany(
+            "INSERT INTO buddy_members (guild_id, user_id, joined_at, group_count, group_role_id, left_at, updated_at) "
+            "VALUES (1, ?, ?, 1, 50, ?, 0)",
+            [(10, 100, None), (11, 200, None), (12, 300, 400), (13, None, None)],
+        )
+        conn.executemany(
+            "INSERT INTO buddy_volunteers (guild_id, user_id, available, since, updated_at, group_role_id) "
+            "VALUES (1, ?, 1, 0, 0, 50)",
+            [(10,), (12,), (13,)],
+        )
+
+    def read(conn: sqlite3.Connection) -> list[tuple[int, int | None, int]]:
+        rows = conn.execute("SELECT user_id, joined_at, available FROM buddy_volunteers ORDER BY user_id").fetchall()
+        return [(int(r[0]), r[1], int(r[2])) for r in rows]
+
+    def later(conn: sqlite3.Connection) -> tuple[list[tuple[int, int, int, int | None, int]], bool]:
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        buddies.set_volunteer(conn, 1, 11, True, None, now)  # a new offer: its join time copied
+        buddies.upsert_member(conn, 1, 10, datetime.fromtimestamp(150, UTC), now)  # came back: moved
+        index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'buddy_queue_order'").fetchone()
+        return sorted(buddies.matching_volunteers(conn, 1, now)), index is not None
+
+    async with await Database.open(tmp_path / "db.sqlite3") as database:
+        await migrate(database, target=10)
+        await database.transaction(fill)
+        result = await migrate(database)
+        assert result.before == 10
+        upgraded = await database.read(read)
+        volunteers, order_index = await database.transaction(later)
+    # 12 had left: offer withdrawn; 13 has no known join time (never eligible, as before).
+    assert upgraded == [(10, 100, 1), (12, 300, 0), (13, None, 1)]
+    assert volunteers == [(10, 50, 150, None, 1), (11, 50, 200, None, 1)]
+    assert not order_index
