@@ -191,7 +191,7 @@ def share_summary(member_mention: str, checkin: Checkin) -> str:
     return f"📋 {member_mention} checked in: {checkin_line(checkin)}."
 
 
-def history_embed(history: History | HistorySummary) -> discord.Embed:
+def history_embed(history: HistorySummary) -> discord.Embed:
     """The numbers of a history (answered at once; the chart follows in :func:`chart_embed`)."""
     days = history.day_count
     embed = discord.Embed(

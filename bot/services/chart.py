@@ -93,7 +93,7 @@ def render_history_chart(history: History, *, width: int = 800, height: int = 42
     slot = plot.width / count
 
     # Title.
-    first, last = history.first_day, history.last_day
+    first, last = history.summary.first_day, history.summary.last_day
     title = f"Mood and craving, last {count} days ({first:%b} {first.day} to {last:%b} {last.day}, {last.year})"
     draw.text((plot.left, 16 * s), title, fill=_TEXT, font=title_font)
 
@@ -166,7 +166,7 @@ def render_history_chart(history: History, *, width: int = 800, height: int = 42
             draw.line((x - cross, y - cross, x + cross, y + cross), fill=_NOT_SOBER_MARK, width=2 * s)
             draw.line((x - cross, y + cross, x + cross, y - cross), fill=_NOT_SOBER_MARK, width=2 * s)
 
-    if history.empty:
+    if history.summary.empty:
         message = f"No check-ins in these {count} days yet"
         centre = ((plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2)
         draw.text(centre, message, fill=_MUTED, font=title_font, anchor="mm")

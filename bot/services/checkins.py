@@ -157,50 +157,9 @@ class HistoryDay:
 
 
 @dataclass(frozen=True, slots=True)
-class History:
-    """A member's check-ins over the last ``len(days)`` local days (today included), with the numbers.
-
-    Its check-ins carry no note (a history never shows one, so none is read or opened)."""
-
-    days: tuple[HistoryDay, ...]
-    checkins: int
-    not_sober_days: int
-    current_streak: int
-    longest_streak: int
-    """Over all time, not only the period."""
-    average_mood: float | None
-    average_craving: float | None
-    """Over the check-ins that told a craving."""
-    timezone: str
-    timezone_notice: bool
-    reminder_notice: str | None = None
-    """Why the member's reminder was paused, if they had not been told (now they have)."""
-
-    @property
-    def day_count(self) -> int:
-        """How many days the history covers."""
-        return len(self.days)
-
-    @property
-    def first_day(self) -> date:
-        """The oldest day shown."""
-        return self.days[0].day
-
-    @property
-    def last_day(self) -> date:
-        """Today, local."""
-        return self.days[-1].day
-
-    @property
-    def empty(self) -> bool:
-        """No check-in in the period."""
-        return self.checkins == 0
-
-
-@dataclass(frozen=True, slots=True)
 class HistorySummary:
-    """The numbers of a member's last ``day_count`` local days (today included), without the days:
-    what ``/checkin history`` answers at once (its chart reads the days later, :meth:`CheckinService.history_days`)."""
+    """The numbers of a member's last ``day_count`` local days (today included): what ``/checkin
+    history`` answers at once (its chart reads the days later, :meth:`CheckinService.history_days`)."""
 
     first_day: date
     last_day: date
@@ -223,6 +182,17 @@ class HistorySummary:
     def empty(self) -> bool:
         """No check-in in the period."""
         return self.checkins == 0
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A member's check-ins over the period of ``summary``, one entry per local day, oldest first
+    (today last), and the period's numbers.
+
+    Its check-ins carry no note (a history never shows one, so none is read or opened)."""
+
+    summary: HistorySummary
+    days: tuple[HistoryDay, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,35 +314,39 @@ def _validate_history_days(days: int) -> None:
         raise UserError(f"Please choose a history of {HISTORY_DAYS_MIN} to {HISTORY_DAYS_MAX} days.")
 
 
-def _history(
-    rows: Sequence[tuple[int, int, int | None, bool | None, datetime]],
-    first: int,
-    last: int,
-    streaks: Streaks,
-    timezone: str,
-    timezone_notice: bool,
-    reminder_notice: str | None,
-) -> History:
-    """A :class:`History` of the epoch days ``first`` to ``last`` from their check-in ``rows``
-    (:func:`repo.history_rows`), with the numbers computed over them."""
+def _history_days(
+    rows: Sequence[tuple[int, int, int | None, bool | None, datetime]], first: int, last: int
+) -> tuple[HistoryDay, ...]:
+    """The epoch days ``first`` to ``last``, each with its check-in from ``rows`` (:func:`repo.history_rows`)
+    or none."""
     by_day = {
         day: Checkin(from_epoch_day(day), mood, craving, sober, None, recorded_at)
         for day, mood, craving, sober, recorded_at in rows
     }
-    entries = tuple(HistoryDay(from_epoch_day(d), by_day.get(d)) for d in range(first, last + 1))
-    made = list(by_day.values())
-    cravings = [c.craving for c in made if c.craving is not None]
-    return History(
-        days=entries,
-        checkins=len(made),
-        not_sober_days=sum(1 for c in made if c.sober is False),
+    return tuple(HistoryDay(from_epoch_day(d), by_day.get(d)) for d in range(first, last + 1))
+
+
+def _summary(conn: sqlite3.Connection, guild_id: int, user_id: int, now: datetime, days: int) -> HistorySummary:
+    """The numbers of the member's last ``days`` local days, from one aggregate row, with the stored
+    streaks and the notices (taken: the caller's transaction tells them)."""
+    here = member_time(conn, guild_id, user_id, now)
+    last = here.today_day
+    first = last - days + 1
+    made, moods, told, cravings, not_sober = repo.history_totals(conn, guild_id, user_id, first, last)
+    streaks = streaks_of(repo.get_streak(conn, guild_id, user_id), last)
+    return HistorySummary(
+        first_day=from_epoch_day(first),
+        last_day=here.today,
+        day_count=days,
+        checkins=made,
+        not_sober_days=not_sober,
         current_streak=streaks.current,
         longest_streak=streaks.longest,
-        average_mood=sum(c.mood for c in made) / len(made) if made else None,
-        average_craving=sum(cravings) / len(cravings) if cravings else None,
-        timezone=timezone,
-        timezone_notice=timezone_notice,
-        reminder_notice=reminder_notice,
+        average_mood=moods / made if made else None,
+        average_craving=cravings / told if told else None,
+        timezone=here.timezone,
+        timezone_notice=here.notice,
+        reminder_notice=repo.take_reminder_notice(conn, guild_id, user_id),
     )
 
 
@@ -550,13 +524,9 @@ class CheckinService:
         now = self._clock()
 
         def work(conn: sqlite3.Connection) -> History:
-            here = member_time(conn, guild_id, user_id, now)
-            last = here.today_day
-            first = last - days + 1
-            streaks = streaks_of(repo.get_streak(conn, guild_id, user_id), last)
-            rows = repo.history_rows(conn, guild_id, user_id, first, last)
-            notice = repo.take_reminder_notice(conn, guild_id, user_id)
-            return _history(rows, first, last, streaks, here.timezone, here.notice, notice)
+            summary = _summary(conn, guild_id, user_id, now, days)
+            first, last = epoch_day(summary.first_day), epoch_day(summary.last_day)
+            return History(summary, _history_days(repo.history_rows(conn, guild_id, user_id, first, last), first, last))
 
         return await self._db.transaction(work)
 
@@ -566,40 +536,15 @@ class CheckinService:
         _validate_history_days(days)
         now = self._clock()
 
-        def work(conn: sqlite3.Connection) -> HistorySummary:
-            here = member_time(conn, guild_id, user_id, now)
-            last = here.today_day
-            first = last - days + 1
-            made, moods, told, cravings, not_sober = repo.history_totals(conn, guild_id, user_id, first, last)
-            streaks = streaks_of(repo.get_streak(conn, guild_id, user_id), last)
-            return HistorySummary(
-                first_day=from_epoch_day(first),
-                last_day=here.today,
-                day_count=days,
-                checkins=made,
-                not_sober_days=not_sober,
-                current_streak=streaks.current,
-                longest_streak=streaks.longest,
-                average_mood=moods / made if made else None,
-                average_craving=cravings / told if told else None,
-                timezone=here.timezone,
-                timezone_notice=here.notice,
-                reminder_notice=repo.take_reminder_notice(conn, guild_id, user_id),
-            )
-
-        return await self._db.transaction(work)
+        return await self._db.transaction(lambda conn: _summary(conn, guild_id, user_id, now, days))
 
     async def history_days(self, guild_id: int, user_id: int, summary: HistorySummary) -> History:
         """The days of the period of ``summary`` (for its chart, drawn after the numbers were answered):
         read in a snapshot of their own, with the summary's streaks and timezone (no notice taken)."""
         first, last = epoch_day(summary.first_day), epoch_day(summary.last_day)
-        streaks = Streaks(summary.current_streak, summary.longest_streak)
 
         def work(conn: sqlite3.Connection) -> History:
-            rows = repo.history_rows(conn, guild_id, user_id, first, last)
-            return _history(
-                rows, first, last, streaks, summary.timezone, summary.timezone_notice, summary.reminder_notice
-            )
+            return History(summary, _history_days(repo.history_rows(conn, guild_id, user_id, first, last), first, last))
 
         return await self._db.read(work)
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from bot.services.checkins import DEFAULT_CRISIS_RESOURCES, Checkin, CheckinResult, History, HistoryDay
+from bot.services.checkins import DEFAULT_CRISIS_RESOURCES, Checkin, CheckinResult, HistorySummary
 from bot.services.reminders import DMS_CLOSED_REASON, ReminderInfo
 from bot.standin.interactions import Interaction, InvocationRefused
 from bot.standin.model import Member, Message
@@ -94,7 +94,7 @@ async def test_second_checkin_the_same_day_replaces_the_first(scene: Scene) -> N
     assert "already checked in today" in again.content and "replaced" in again.content
     assert "mood 5/5 (great), craving 0/10" in again.content
     history = await cog_of(scene).checkins.history(scene.guild.id, scene.alice.id, 7)
-    assert history.checkins == 1
+    assert history.summary.checkins == 1
     assert history.days[-1].checkin is not None and history.days[-1].checkin.mood == 5
 
 
@@ -515,7 +515,7 @@ async def test_mood_buttons_work_after_a_restart(standin: StandIn, tmp_path: Pat
         done = await scene.standin.submit_modal(scene.beth.user, opened, {"craving": ["0"], "sober": ["yes"]})
         assert "mood 5/5 (great), craving 0/10, sober today" in done.content
         history = await cog_of(scene).checkins.history(scene.guild.id, scene.beth.id, 7)
-        assert history.checkins == 1
+        assert history.summary.checkins == 1
 
 
 async def test_the_dispatcher_stops_with_the_bot(standin: StandIn, tmp_path: Path) -> None:
@@ -608,10 +608,8 @@ def test_share_summary_has_mood_craving_sober_only() -> None:
 def test_history_embed_shows_dashes_when_no_craving_was_told() -> None:
     """Quick check-ins only: no average craving to show."""
     day = date(2026, 3, 2)
-    quick = Checkin(day, 4, None, None, None, datetime(2026, 3, 2, tzinfo=UTC))
-    days = tuple(HistoryDay(day - timedelta(days=6 - i), quick if i == 6 else None) for i in range(7))
-    history = History(days, 1, 0, 1, 1, 4.0, None, "Europe/Paris", False)
-    embed = history_embed(history)
+    summary = HistorySummary(day - timedelta(days=6), day, 7, 1, 0, 1, 1, 4.0, None, "Europe/Paris", False)
+    embed = history_embed(summary)
     fields = {field.name: field.value for field in embed.fields}
     assert fields["Average craving"] == "—" and fields["Average mood"] == "4.0 / 5"
     assert embed.image.url is None

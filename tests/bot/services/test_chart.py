@@ -10,7 +10,7 @@ from PIL import Image
 
 from bot.db.connection import Database
 from bot.services.chart import render_history_chart
-from bot.services.checkins import Checkin, CheckinService, History, HistoryDay
+from bot.services.checkins import Checkin, CheckinService, History, HistoryDay, HistorySummary
 from bot.services.guidance import GuidanceLibrary
 from tests.bot.services.checkin_fakes import G1, U1, FakeClock, at
 
@@ -30,8 +30,10 @@ def _history(days: int, checkins: dict[int, tuple[int, int | None, bool | None]]
         checkin = None if value is None else Checkin(day, value[0], value[1], value[2], None, datetime.now(UTC))
         entries.append(HistoryDay(day, checkin))
     made = [e.checkin for e in entries if e.checkin is not None]
-    return History(
-        days=tuple(entries),
+    summary = HistorySummary(
+        first_day=entries[0].day,
+        last_day=last,
+        day_count=days,
         checkins=len(made),
         not_sober_days=sum(1 for c in made if not c.sober),
         current_streak=0,
@@ -41,6 +43,7 @@ def _history(days: int, checkins: dict[int, tuple[int, int | None, bool | None]]
         timezone="UTC",
         timezone_notice=False,
     )
+    return History(summary, tuple(entries))
 
 
 def _decode(png: bytes) -> Image.Image:
@@ -139,5 +142,5 @@ async def test_chart_of_a_real_history(db: Database) -> None:
             await service.record_checkin(G1, U1, 1 + n % 5, n % 11, n % 7 != 0)
         clock.advance(days=1)
     history = await service.history(G1, U1, 30)
-    assert history.checkins == 15
+    assert history.summary.checkins == 15
     assert _decode(render_history_chart(history)).size == (800, 420)

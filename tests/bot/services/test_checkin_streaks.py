@@ -228,7 +228,10 @@ class Scenario:
             expected = compute_streaks(days, await self.today(guild_id, user_id))
             assert await self.checkins.streaks(guild_id, user_id) == expected
             history = await self.checkins.history(guild_id, user_id, 7)
-            assert (history.current_streak, history.longest_streak) == (expected.current, expected.longest)
+            assert (history.summary.current_streak, history.summary.longest_streak) == (
+                expected.current,
+                expected.longest,
+            )
 
     async def run(self, op: tuple[Any, ...]) -> None:
         kind = op[0]

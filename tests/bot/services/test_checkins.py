@@ -175,20 +175,20 @@ async def test_timezone_change_never_creates_or_loses_checkins(
     after = await service.history(G1, U1, 7)
     recorded = [(d.day, d.checkin.mood) for d in after.days if d.checkin is not None]
     assert recorded == [(date(2024, 5, 1), 1), (date(2024, 5, 2), 2), (date(2024, 5, 3), 3)]
-    assert after.checkins == before.checkins == 3
-    assert after.current_streak == 3  # the last was "yesterday" in the new zone
+    assert after.summary.checkins == before.summary.checkins == 3
+    assert after.summary.current_streak == 3  # the last was "yesterday" in the new zone
     new = await service.record_checkin(G1, U1, 5, 0, True)
     assert (new.day, new.replaced, new.streak) == (date(2024, 5, 4), False, 4)
     await service.set_timezone(G1, U1, "Pacific/Pago_Pago")  # UTC-11: back to 3 May there
     assert await _count(db) == 4
-    assert (await service.history(G1, U1, 7)).current_streak == 4
+    assert (await service.history(G1, U1, 7)).summary.current_streak == 4
 
 
 async def test_servers_keep_separate_checkins(service: CheckinService) -> None:
     """A check-in in one server is not in another server's history or streak."""
     await service.record_checkin(G1, U1, 3, 2, True)
     other = await service.history(G2, U1, 7)
-    assert other.empty and other.current_streak == 0
+    assert other.summary.empty and other.summary.current_streak == 0
     assert (await service.record_checkin(G2, U1, 4, 2, True)).replaced is False
 
 
@@ -230,9 +230,9 @@ async def test_timezone_notice_is_given_once(service: CheckinService) -> None:
     first = await service.record_checkin(G1, U1, 3, 2, True)
     assert first.timezone == "UTC" and first.timezone_notice
     assert not (await service.record_checkin(G1, U1, 3, 2, True)).timezone_notice
-    assert not (await service.history(G1, U1)).timezone_notice
+    assert not (await service.history(G1, U1)).summary.timezone_notice
     fresh = await service.history(G1, U2)
-    assert fresh.timezone_notice
+    assert fresh.summary.timezone_notice
     await service.set_timezone(G2, U1, "Europe/Paris")
     set_already = await service.record_checkin(G2, U1, 3, 2, True)
     assert not set_already.timezone_notice and set_already.timezone == "Europe/Paris"
@@ -261,12 +261,12 @@ async def test_history_carries_a_paused_reminder_notice_once(
 ) -> None:
     """The history tells a paused reminder's reason once, in its own transaction (no second one)."""
     await service.record_checkin(G1, U1, 3, 2, True)
-    assert (await service.history(G1, U1, 7)).reminder_notice is None
+    assert (await service.history(G1, U1, 7)).summary.reminder_notice is None
     reminders = ReminderService(db, clock)
     await reminders.set_reminder(G1, U1, "20:00")
     await reminders.pause_reminder(G1, U1, "DMs are closed")
-    assert (await service.history(G1, U1, 7)).reminder_notice == "DMs are closed"
-    assert (await service.history(G1, U1, 7)).reminder_notice is None
+    assert (await service.history(G1, U1, 7)).summary.reminder_notice == "DMs are closed"
+    assert (await service.history(G1, U1, 7)).summary.reminder_notice is None
     assert await reminders.take_notice(G1, U1) is None
 
 
@@ -325,11 +325,11 @@ async def test_bad_timezone_is_refused(service: CheckinService) -> None:
 async def test_empty_history(service: CheckinService) -> None:
     """A member with no check-ins gets the days, all gaps, and no averages."""
     history = await service.history(G1, U1)
-    assert len(history.days) == 30 and history.empty
-    assert history.first_day == date(2024, 4, 2) and history.last_day == date(2024, 5, 1)
+    assert len(history.days) == 30 and history.summary.empty
+    assert history.summary.first_day == date(2024, 4, 2) and history.summary.last_day == date(2024, 5, 1)
     assert all(d.checkin is None for d in history.days)
-    assert (history.checkins, history.current_streak, history.longest_streak) == (0, 0, 0)
-    assert history.average_mood is None and history.average_craving is None
+    assert (history.summary.checkins, history.summary.current_streak, history.summary.longest_streak) == (0, 0, 0)
+    assert history.summary.average_mood is None and history.summary.average_craving is None
 
 
 async def test_history_with_gaps_and_numbers(service: CheckinService, clock: FakeClock) -> None:
@@ -344,11 +344,11 @@ async def test_history_with_gaps_and_numbers(service: CheckinService, clock: Fak
     history = await service.history(G1, U1, 7)
     assert [d.day for d in history.days] == [date(2024, 4, 25) + timedelta(days=i) for i in range(7)]
     assert [d.checkin is not None for d in history.days] == [True, True, False, False, False, True, False]
-    assert (history.checkins, history.not_sober_days) == (3, 1)
-    assert history.average_mood == pytest.approx(4.0)
-    assert history.average_craving == pytest.approx(3.0)
-    assert (history.current_streak, history.longest_streak) == (1, 12)
-    assert not history.empty
+    assert (history.summary.checkins, history.summary.not_sober_days) == (3, 1)
+    assert history.summary.average_mood == pytest.approx(4.0)
+    assert history.summary.average_craving == pytest.approx(3.0)
+    assert (history.summary.current_streak, history.summary.longest_streak) == (1, 12)
+    assert not history.summary.empty
 
 
 async def test_checked_in_today(service: CheckinService, clock: FakeClock) -> None:
@@ -417,9 +417,9 @@ async def test_incomplete_checkins_in_history_numbers(service: CheckinService, c
     clock.advance(days=1)
     await service.record_quick_checkin(G1, U1, 2)
     history = await service.history(G1, U1, 7)
-    assert (history.checkins, history.not_sober_days, history.current_streak) == (2, 0, 2)
-    assert history.average_mood == pytest.approx(3.0)
-    assert history.average_craving == pytest.approx(6.0)
+    assert (history.summary.checkins, history.summary.not_sober_days, history.summary.current_streak) == (2, 0, 2)
+    assert history.summary.average_mood == pytest.approx(3.0)
+    assert history.summary.average_craving == pytest.approx(6.0)
 
 
 async def test_completion_is_refused_for_missing_or_old_days(service: CheckinService, clock: FakeClock) -> None:
