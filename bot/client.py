@@ -23,6 +23,7 @@ from bot.services.server_settings import ServerSettings
 from bot.settings import Settings
 from bot.timeutil import Clock, utc_now
 from bot.tree import SoberPeersTree, guard_acknowledgement
+from bot.views import answer_expired_form
 
 __all__ = ["SoberPeersBot", "build_intents", "discover_extensions"]
 
@@ -86,6 +87,8 @@ class SoberPeersBot(commands.Bot):
         # Every interaction is acknowledged within Discord's 3 seconds, even when its handler waits
         # on a locked database: one still unanswered after 1.5 s is deferred (bot.tree).
         self.add_event_observer("interaction", guard_acknowledgement)
+        # A form (bot.views.TrackedModal) sent after it closed, by its timeout or a restart, is answered.
+        self.add_event_observer("interaction", answer_expired_form)
 
     async def setup_hook(self) -> None:
         """Load every extension (a broken one is logged, the rest still load), then sync commands."""

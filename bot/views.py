@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import re
+import secrets
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import aiohttp
 import discord
+from discord.utils import MISSING
 
 from bot.checks import is_moderator
 from bot.errors import UserError
@@ -15,19 +21,33 @@ from bot.tree import describe_error, send_ephemeral
 
 __all__ = [
     "DISCORD_CANNOT_DM",
+    "FORM_EXPIRED",
+    "LIST_UNAVAILABLE",
+    "NOT_YOUR_LIST",
+    "PAGE_TEMPLATE",
     "SEND_ERRORS",
     "TRANSPORT_ERRORS",
     "BaseModal",
     "BaseView",
     "DmOutcome",
     "Page",
-    "PagedView",
+    "PageButton",
+    "PageTarget",
+    "PagedList",
     "SendOutcome",
+    "TrackedModal",
+    "answer_expired_form",
     "answer_failure",
+    "check_list_owner",
     "is_closed_dms",
     "is_transient",
+    "paged_list",
+    "register_paged_lists",
     "send_dm",
+    "send_paged",
     "send_with_nonce",
+    "show_page",
+    "unregister_paged_lists",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,56 +92,258 @@ class Page(Protocol):
 
 PageT = TypeVar("PageT", bound=Page)
 
+NOT_YOUR_LIST = "Only the moderator who asked for this list can turn its pages."
+OTHER_SERVER_LIST = "This list belongs to another server."
+LIST_UNAVAILABLE = "This list can't be shown right now. Please run its command again in a minute."
+MAX_PAGE = 999_999
+"""The highest page number a page button may carry (six digits; a page out of range gives the last one)."""
+PAGE_TEMPLATE = (
+    r"page:(?P<kind>[a-z][a-z0-9-]{0,15}):(?P<guild_id>[0-9]{1,20}):(?P<owner_id>[0-9]{1,20})"
+    r":(?P<page>[0-9]{1,6}):(?P<step>prev|next)"
+)
+"""A page button's ``custom_id``: the list's kind, the server, the moderator who asked, the page it
+shows, and which of the two buttons it is (so that both never share an id). At most 73 characters."""
+_PAGE_PATTERN = re.compile(PAGE_TEMPLATE)
+_KIND_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,15}")
 
-class PagedView(BaseView, Generic[PageT]):
-    """Two buttons that turn the pages of a moderators' listing, for the moderator who asked.
+Step = Literal["prev", "next"]
 
-    ``fetch(n)`` reads page ``n`` and ``render(page)`` draws it; each press re-checks that the
-    presser asked for the list and is still a moderator.
+
+@dataclass(frozen=True, slots=True)
+class PageTarget:
+    """What a page button carries: the list (``kind``), its server and owner, and the page it shows."""
+
+    kind: str
+    guild_id: int
+    owner_id: int
+    page: int
+    step: Step
+
+    def __post_init__(self) -> None:
+        if not _KIND_PATTERN.fullmatch(self.kind):
+            raise ValueError(f"bad list kind {self.kind!r}")
+        if self.guild_id < 0 or self.owner_id < 0:
+            raise ValueError("a negative server or member id")
+        if not 0 <= self.page <= MAX_PAGE:
+            raise ValueError(f"page {self.page} out of range")
+
+    @property
+    def custom_id(self) -> str:
+        """The button's ``custom_id`` (:data:`PAGE_TEMPLATE`)."""
+        return f"page:{self.kind}:{self.guild_id}:{self.owner_id}:{self.page}:{self.step}"
+
+    @classmethod
+    def parse(cls, custom_id: str) -> PageTarget | None:
+        """The target a ``custom_id`` carries; None for anything that is not a well-formed page button."""
+        match = _PAGE_PATTERN.fullmatch(custom_id)
+        return None if match is None else cls.of(match)
+
+    @classmethod
+    def of(cls, match: re.Match[str]) -> PageTarget:
+        """The target of a :data:`PAGE_TEMPLATE` match (never raises: the template allows only valid ones;
+        an id of no real server or member is refused at the press)."""
+        step: Step = "prev" if match["step"] == "prev" else "next"
+        return cls(match["kind"], int(match["guild_id"]), int(match["owner_id"]), int(match["page"]), step)
+
+
+ExtraItems = Callable[[PageT, int, int], Sequence[discord.ui.Item[Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class PagedList(Generic[PageT]):
+    """A kind of moderators' paged list, whose page buttons work at any time, after a restart too.
+
+    ``fetch(interaction, n)`` reads page ``n`` for the interaction's server and user (a moderator:
+    checked before; a page out of range gives the last one), ``render(page)`` draws it; ``items(page,
+    guild_id, owner_id)``, if given, adds persistent buttons of the page's own (rows from 0), above
+    the page buttons. A cog registers its lists with :func:`register_paged_lists` when it loads.
     """
 
+    kind: str
+    fetch: Callable[[discord.Interaction, int], Awaitable[PageT]]
+    render: Callable[[PageT], discord.Embed]
+    labels: tuple[str, str] = ("Previous", "Next")
+    items: ExtraItems[PageT] | None = None
+
+    def message(self, guild_id: int, owner_id: int, page: PageT) -> tuple[discord.Embed, discord.ui.View | None]:
+        """The embed and the buttons (None: no buttons) of ``page``, shown to ``owner_id``."""
+        extra = list(self.items(page, guild_id, owner_id)) if self.items is not None else []
+        if not extra and page.pages <= 1:
+            return self.render(page), None
+        view = discord.ui.View(timeout=None)  # fully dynamic: nothing is kept per message
+        for item in extra:
+            view.add_item(item)
+        if page.pages > 1:
+            row = max((item.row or 0 for item in extra), default=-1) + 1 if extra else None
+            number = min(max(page.page, 0), MAX_PAGE - 1)
+            back = PageTarget(self.kind, guild_id, owner_id, max(number - 1, 0), "prev")
+            forward = PageTarget(self.kind, guild_id, owner_id, number + 1, "next")
+            view.add_item(PageButton(back, self.labels[0], disabled=page.page <= 0, row=row))
+            view.add_item(PageButton(forward, self.labels[1], disabled=page.page >= page.pages - 1, row=row))
+        return self.render(page), view
+
+
+_paged_lists: weakref.WeakKeyDictionary[discord.Client, dict[str, PagedList[Any]]] = weakref.WeakKeyDictionary()
+
+
+def register_paged_lists(client: discord.Client, *lists: PagedList[Any]) -> None:
+    """Let ``client`` turn the pages of these lists (a cog's ``cog_load``)."""
+    kinds = _paged_lists.setdefault(client, {})
+    for paged in lists:
+        if kinds.get(paged.kind, paged) is not paged:
+            raise ValueError(f"another list is registered as {paged.kind!r}")
+        kinds[paged.kind] = paged
+    client.add_dynamic_items(PageButton)
+
+
+def unregister_paged_lists(client: discord.Client, *lists: PagedList[Any]) -> None:
+    """Stop turning the pages of these lists (a cog's ``cog_unload``); a press then says so."""
+    kinds = _paged_lists.get(client, {})
+    for paged in lists:
+        if kinds.get(paged.kind) is paged:
+            del kinds[paged.kind]
+    if not kinds:
+        client.remove_dynamic_items(PageButton)
+
+
+def paged_list(client: discord.Client, kind: str) -> PagedList[Any] | None:
+    """The list registered as ``kind`` with ``client``, if any."""
+    return _paged_lists.get(client, {}).get(kind)
+
+
+async def check_list_owner(interaction: discord.Interaction, guild_id: int, owner_id: int) -> None:
+    """A list's buttons are for the moderator who asked for it, in its server, while still a moderator
+    (checked at every press): :class:`UserError` or :class:`bot.checks.NotModerator` otherwise."""
+    if interaction.guild_id != guild_id:
+        raise UserError(OTHER_SERVER_LIST)
+    if interaction.user.id != owner_id:
+        raise UserError(NOT_YOUR_LIST)
+    await is_moderator(interaction)
+
+
+async def send_paged(
+    interaction: discord.Interaction, paged: PagedList[PageT], *, allowed_mentions: discord.AllowedMentions = MISSING
+) -> PageT:
+    """Answer a moderator's command privately with the first page of ``paged`` (the check passed)."""
+    assert interaction.guild_id is not None
+    page = await paged.fetch(interaction, 0)
+    embed, view = paged.message(interaction.guild_id, interaction.user.id, page)
+    if view is None:
+        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=allowed_mentions)
+    else:
+        await interaction.response.send_message(
+            embed=embed, view=view, ephemeral=True, allowed_mentions=allowed_mentions
+        )
+    return page
+
+
+async def show_page(interaction: discord.Interaction, target: PageTarget) -> None:
+    """A page button was pressed: check the presser, then show the page in place of the old one."""
+    paged = paged_list(interaction.client, target.kind)
+    if paged is None:
+        raise UserError(LIST_UNAVAILABLE)
+    await check_list_owner(interaction, target.guild_id, target.owner_id)
+    page = await paged.fetch(interaction, target.page)
+    embed, view = paged.message(target.guild_id, target.owner_id, page)
+    await interaction.response.edit_message(embed=embed, view=view)
+
+
+class PageButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=PAGE_TEMPLATE):
+    """Previous or Next of a moderators' list: its ``custom_id`` carries everything needed to draw the
+    page (:class:`PageTarget`), so a press works at any time, after a restart too."""
+
     def __init__(
-        self,
-        owner_id: int,
-        page: PageT,
-        fetch: Callable[[int], Awaitable[PageT]],
-        render: Callable[[PageT], discord.Embed],
-        *,
-        labels: tuple[str, str] = ("Previous", "Next"),
-        timeout: float = 600,
+        self, target: PageTarget, label: str | None = None, *, disabled: bool = False, row: int | None = None
     ) -> None:
-        super().__init__(timeout=timeout)
-        self.owner_id = owner_id
-        self.page = page
-        self._fetch = fetch
-        self._render = render
-        self.back.label, self.forward.label = labels
-        self._update_buttons()
+        default = "Previous" if target.step == "prev" else "Next"
+        super().__init__(
+            discord.ui.Button(
+                label=label or default,
+                style=discord.ButtonStyle.secondary,
+                custom_id=target.custom_id,
+                disabled=disabled,
+            ),
+            row=row,
+        )
+        self.target = target
 
-    def _update_buttons(self) -> None:
-        self.back.disabled = self.page.page <= 0
-        self.forward.disabled = self.page.page >= self.page.pages - 1
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> PageButton:
+        """Rebuild the button from its ``custom_id`` (after a restart too)."""
+        return cls(PageTarget.of(match))
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Only the moderator who asked turns the pages, and only while still a moderator."""
-        if interaction.user.id != self.owner_id:
-            raise UserError("Only the moderator who asked for this list can turn its pages.")
-        return await is_moderator(interaction)
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Show the page, for the moderator who asked (checked now)."""
+        try:
+            await show_page(interaction, self.target)
+        except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
+            await answer_failure(interaction, exc, f"{type(self).__name__}:{self.target.kind}")
 
-    async def _show(self, interaction: discord.Interaction, number: int) -> None:
-        self.page = await self._fetch(number)
-        self._update_buttons()
-        await interaction.response.edit_message(embed=self._render(self.page), view=self)
 
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
-    async def back(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        """The page before."""
-        await self._show(interaction, self.page.page - 1)
+# --------------------------------------------------------------------------- forms
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
-    async def forward(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        """The page after."""
-        await self._show(interaction, self.page.page + 1)
+FORM_PREFIX = "form:"
+FORM_EXPIRED = (
+    "This form was closed before you sent it (forms close after a while, and when I restart), so nothing was "
+    "saved. Please run the command again to open a new one."
+)
+_open_forms: weakref.WeakKeyDictionary[discord.Client, set[str]] = weakref.WeakKeyDictionary()
+_answering: set[asyncio.Task[None]] = set()
+
+
+class TrackedModal(BaseModal):
+    """A form whose submission after it closed (its timeout, or a restart) is answered by
+    :func:`answer_expired_form` instead of going unanswered.
+
+    Its ``custom_id`` is ``form:<kind>:<random>``; it counts as open from its creation until discord.py
+    stops listening to it (after a successful submit, or its timeout). A submission of a ``form:`` id
+    that is not open reached no form (discord.py's view store holds only open forms), so only one of the
+    two ever answers it.
+    """
+
+    def __init__(self, client: discord.Client, kind: str, *, timeout: float | None) -> None:
+        super().__init__(timeout=timeout, custom_id=f"{FORM_PREFIX}{kind}:{secrets.token_hex(8)}")
+        self._open = _open_forms.setdefault(client, set())
+        self._open.add(self.custom_id)
+
+    def stop(self) -> None:
+        """Stop listening; then (never before) the form no longer counts as open."""
+        super().stop()
+        self._open.discard(self.custom_id)
+
+    async def on_timeout(self) -> None:
+        """Timed out: discord.py stopped listening already; the form no longer counts as open."""
+        self._open.discard(self.custom_id)
+
+
+def answer_expired_form(interaction: discord.Interaction[Any]) -> None:
+    """An ``interaction`` event observer: a :class:`TrackedModal` submitted after it closed is answered
+    privately (nothing was saved; run the command again).
+
+    Runs synchronously as the interaction arrives, in the same step in which discord.py looks the form
+    up: the form's open state cannot change in between.
+    """
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return
+    data = interaction.data
+    custom_id = data.get("custom_id") if data is not None else None
+    if not isinstance(custom_id, str) or not custom_id.startswith(FORM_PREFIX):
+        return
+    if custom_id in _open_forms.get(interaction.client, ()):
+        return
+    log.info("A form submitted after it closed (%s) was answered as expired", custom_id.split(":")[1])
+    task = asyncio.get_running_loop().create_task(_answer_expired(interaction), name="expired-form-answer")
+    _answering.add(task)
+    task.add_done_callback(_answering.discard)
+
+
+async def _answer_expired(interaction: discord.Interaction[Any]) -> None:
+    try:
+        await send_ephemeral(interaction, FORM_EXPIRED)
+    except discord.ClientException as exc:  # answered meanwhile: never twice
+        log.warning("Could not answer an expired form: %s", exc)
 
 
 DmOutcome = Literal["sent", "closed", "failed"]

@@ -11,7 +11,9 @@ The Approve / Reject buttons posted in the moderators' channel are a
 after a restart too; each press is checked at run time like a command. ``/buddyadmin proposals`` lists
 the proposals awaiting a decision (posted or not) with Approve / Reject of its own, which take the very
 same decision (:func:`carry_out`) and mark the post decided too: a moderator can decide while no
-moderators' channel is set, or after a post was deleted by hand.
+moderators' channel is set, or after a post was deleted by hand. The lists' buttons (Approve / Reject,
+Previous / Next) are dynamic items too, carrying the moderator who asked and the page: they work at any
+time, after a restart too, for that moderator only, while still a moderator.
 """
 
 from __future__ import annotations
@@ -45,16 +47,26 @@ from bot.services.buddies import (
     SettingsUpdate,
     UnpairResult,
 )
-from bot.views import PagedView, answer_failure
+from bot.views import (
+    PagedList,
+    answer_failure,
+    check_list_owner,
+    register_paged_lists,
+    send_paged,
+    unregister_paged_lists,
+)
 from cogs.buddies import Buddies, EffectReport, buddy_cog, member_facts
 
 __all__ = [
+    "PAIRS_LIST",
     "PAIRS_PER_PAGE",
+    "PROPOSALS_LIST",
     "PROPOSALS_PER_PAGE",
+    "PROPOSAL_LIST_TEMPLATE",
     "PROPOSAL_TEMPLATE",
     "BuddyAdmin",
     "ProposalButton",
-    "ProposalsView",
+    "ProposalListButton",
     "admin_intro_line",
     "pairs_embed",
     "proposal_embed",
@@ -68,6 +80,12 @@ log = logging.getLogger(__name__)
 
 COLOUR = discord.Colour.blurple()
 PROPOSAL_TEMPLATE = r"buddy:proposal:(?P<action>approve|reject):(?P<guild_id>[0-9]{1,20}):(?P<pair_id>[0-9]{1,20})"
+PROPOSAL_LIST_TEMPLATE = (
+    r"buddy:plist:(?P<action>approve|reject):(?P<guild_id>[0-9]{1,20}):(?P<owner_id>[0-9]{1,20})"
+    r":(?P<page>[0-9]{1,6}):(?P<pair_id>[0-9]{1,20})"
+)
+"""Approve / Reject on ``/buddyadmin proposals``: the server, the moderator who asked, the page shown, the
+pair (at most 89 characters)."""
 PAIRS_PER_PAGE = 10
 PROPOSALS_PER_PAGE = 4
 """Four a page: a row of Approve / Reject for each, and a fifth row for Previous / Next."""
@@ -425,73 +443,108 @@ async def carry_out(
 # --------------------------------------------------------------------------- the proposals' list
 
 
-class _DecisionButton(discord.ui.Button["ProposalsView"]):
-    """Approve or Reject of one proposal shown in ``/buddyadmin proposals``."""
+class ProposalListButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=PROPOSAL_LIST_TEMPLATE):
+    """Approve or Reject of one proposal shown in ``/buddyadmin proposals``: the same decision as its
+    post's buttons (:func:`carry_out`: the same service call and audit entry), and its post, if any, is
+    marked decided too. Its ``custom_id`` carries the server, the moderator who asked for the list, the
+    page shown and the pair, so it works at any time, after a restart too; only that moderator may
+    press it, while a moderator (checked at every press)."""
 
-    def __init__(self, action: str, number: int, entry: ProposalEntry, row: int) -> None:
+    def __init__(self, action: str, guild_id: int, owner_id: int, page: int, pair_id: int, number: int = 0) -> None:
         label, style = (
             ("Approve", discord.ButtonStyle.success) if action == "approve" else ("Reject", discord.ButtonStyle.danger)
         )
-        super().__init__(label=f"{label} {number}", style=style, row=row)
+        custom_id = f"buddy:plist:{action}:{guild_id}:{owner_id}:{page}:{pair_id}"
+        super().__init__(
+            discord.ui.Button(label=f"{label} {number}" if number else label, style=style, custom_id=custom_id)
+        )
         self.action = action
-        self.entry = entry
+        self.guild_id = guild_id
+        self.owner_id = owner_id
+        self.page = page
+        self.pair_id = pair_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ProposalListButton:
+        """Rebuild the button from its ``custom_id`` (after a restart too)."""
+        return cls(
+            match["action"], int(match["guild_id"]), int(match["owner_id"]), int(match["page"]), int(match["pair_id"])
+        )
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        """The view checked the presser (the moderator who asked, still a moderator)."""
-        assert self.view is not None
-        await self.view.decide(interaction, self.action, self.entry)
+        """The moderator who asked, still a moderator: decide, then show the list again."""
+        try:
+            await check_list_owner(interaction, self.guild_id, self.owner_id)
+            await self.decide(interaction)
+        except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
+            await answer_failure(interaction, exc, f"{type(self).__name__}:{self.action}")
 
-
-class ProposalsView(PagedView[ProposalsPage]):
-    """The pages of ``/buddyadmin proposals``, with Approve / Reject for each proposal shown: the same
-    decision as its post's buttons (:func:`carry_out`: the same service call and audit entry), and its
-    post, if any, is marked decided too. Only the moderator who asked may press, while a moderator."""
-
-    def __init__(
-        self, owner_id: int, guild_id: int, page: ProposalsPage, fetch: Callable[[int], Awaitable[ProposalsPage]]
-    ) -> None:
-        self.guild_id = guild_id
-        super().__init__(owner_id, page, fetch, proposals_embed)
-
-    def _update_buttons(self) -> None:
-        super()._update_buttons()
-        self.clear_items()
-        start = self.page.page * PROPOSALS_PER_PAGE + 1
-        for row, entry in enumerate(self.page.proposals):
-            self.add_item(_DecisionButton("approve", start + row, entry, row))
-            self.add_item(_DecisionButton("reject", start + row, entry, row))
-        if self.page.pages > 1:
-            self.back.row = self.forward.row = len(self.page.proposals)
-            self.add_item(self.back)
-            self.add_item(self.forward)
-
-    async def decide(self, interaction: discord.Interaction, action: str, entry: ProposalEntry) -> None:
+    async def decide(self, interaction: discord.Interaction) -> None:
         """Decide, then show the list again without the proposal decided (by anyone meanwhile too)."""
         await interaction.response.defer()  # the list is updated in place; the answer follows privately
         post = None
-        if entry.channel_id is not None and entry.message_id is not None and interaction.guild is not None:
-            channel = interaction.guild.get_channel_or_thread(entry.channel_id)
+        guild_id, actor = _actor(interaction)
+        where = await buddy_cog(interaction.client).service.proposal_post(
+            guild_id, actor, self.pair_id, _channel_exists(interaction.guild)
+        )
+        if where is not None and interaction.guild is not None:
+            channel = interaction.guild.get_channel_or_thread(where[0])
             if isinstance(channel, discord.TextChannel | discord.Thread):
-                post = channel.get_partial_message(entry.message_id)
+                post = channel.get_partial_message(where[1])
         try:
-            text = await carry_out(interaction, action, self.guild_id, entry.pair.pair_id, post)
+            text = await carry_out(interaction, self.action, self.guild_id, self.pair_id, post)
         finally:
-            await self._list_again(interaction)
+            await _list_again(interaction, self.page)
         await interaction.followup.send(text, ephemeral=True)
 
-    async def _list_again(self, interaction: discord.Interaction) -> None:
-        self.page = await self._fetch(self.page.page)
-        self._update_buttons()
-        view = self if self.page.proposals else None
-        if view is None:
-            self.stop()
-        try:
-            await interaction.edit_original_response(embed=self._render(self.page), view=view)
-        except discord.HTTPException as exc:
-            log.warning("Could not refresh the proposals list: %s", exc)
+
+async def _list_again(interaction: discord.Interaction, number: int) -> None:
+    """The list's page ``number`` again (the last page if it has fewer now), in place."""
+    assert interaction.guild_id is not None
+    page = await PROPOSALS_LIST.fetch(interaction, number)
+    embed, view = PROPOSALS_LIST.message(interaction.guild_id, interaction.user.id, page)
+    try:
+        await interaction.edit_original_response(embed=embed, view=view)
+    except discord.HTTPException as exc:
+        log.warning("Could not refresh the proposals list: %s", exc)
+
+
+def _fetch_proposals(interaction: discord.Interaction, number: int) -> Awaitable[ProposalsPage]:
+    guild_id, actor = _actor(interaction)
+    service = buddy_cog(interaction.client).service
+    return service.proposals_page(guild_id, actor, _channel_exists(interaction.guild), number, PROPOSALS_PER_PAGE)
+
+
+def _decision_buttons(page: ProposalsPage, guild_id: int, owner_id: int) -> list[discord.ui.Item[Any]]:
+    """A row of Approve / Reject for each proposal shown."""
+    start = page.page * PROPOSALS_PER_PAGE + 1
+    items: list[discord.ui.Item[Any]] = []
+    for row, entry in enumerate(page.proposals):
+        for action in ("approve", "reject"):
+            button = ProposalListButton(action, guild_id, owner_id, page.page, entry.pair.pair_id, start + row)
+            button.row = row
+            items.append(button)
+    return items
+
+
+PROPOSALS_LIST: PagedList[ProposalsPage] = PagedList(
+    "proposals", _fetch_proposals, proposals_embed, items=_decision_buttons
+)
+"""``/buddyadmin proposals``: four a page, each with Approve / Reject."""
 
 
 # --------------------------------------------------------------------------- pages of pairs
+
+
+def _fetch_pairs(interaction: discord.Interaction, number: int) -> Awaitable[PairsPage]:
+    guild_id, actor = _actor(interaction)
+    return buddy_cog(interaction.client).service.pairs_page(guild_id, actor, number, PAIRS_PER_PAGE)
+
+
+PAIRS_LIST: PagedList[PairsPage] = PagedList("pairs", _fetch_pairs, pairs_embed)
+"""``/buddyadmin pairs``: ten a page."""
 
 
 # --------------------------------------------------------------------------- the cog
@@ -530,12 +583,15 @@ class BuddyAdmin(commands.GroupCog, group_name="buddyadmin", group_description="
         self.bot = bot
 
     async def cog_load(self) -> None:
-        """Handle the Approve / Reject buttons of any proposal, posted before a restart too."""
-        self.bot.add_dynamic_items(ProposalButton)
+        """Handle the Approve / Reject buttons of any proposal and of the proposals' list, and the pages of
+        the lists, sent before a restart too."""
+        self.bot.add_dynamic_items(ProposalButton, ProposalListButton)
+        register_paged_lists(self.bot, PAIRS_LIST, PROPOSALS_LIST)
 
     async def cog_unload(self) -> None:
         """Stop handling the buttons."""
-        self.bot.remove_dynamic_items(ProposalButton)
+        self.bot.remove_dynamic_items(ProposalButton, ProposalListButton)
+        unregister_paged_lists(self.bot, PAIRS_LIST, PROPOSALS_LIST)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Moderators only, checked at run time (Discord's permission overrides may be loosened)."""
@@ -710,38 +766,12 @@ class BuddyAdmin(commands.GroupCog, group_name="buddyadmin", group_description="
     @app_commands.command(name="pairs", description="The current buddy pairs (pages)")
     async def pairs(self, interaction: discord.Interaction) -> None:
         """The first page of the active pairs, with Previous / Next when there are more."""
-        guild_id, actor = _actor(interaction)
-        cog = self.buddies
-        page = await cog.service.pairs_page(guild_id, actor, 0, PAIRS_PER_PAGE)
-        if page.pages > 1:
-            view = PagedView(
-                interaction.user.id,
-                page,
-                lambda n: cog.service.pairs_page(guild_id, actor, n, PAIRS_PER_PAGE),
-                pairs_embed,
-            )
-            await interaction.response.send_message(embed=pairs_embed(page), view=view, ephemeral=True)
-        else:
-            await interaction.response.send_message(embed=pairs_embed(page), ephemeral=True)
+        await send_paged(interaction, PAIRS_LIST)
 
     @app_commands.command(name="proposals", description="The buddy pairings awaiting approval, to approve or reject")
     async def proposals(self, interaction: discord.Interaction) -> None:
         """The first page of the proposals awaiting a decision, oldest first, each with Approve / Reject."""
-        guild_id, actor = _actor(interaction)
-        cog = self.buddies
-        exists = _channel_exists(interaction.guild)
-
-        def fetch(number: int) -> Awaitable[ProposalsPage]:
-            return cog.service.proposals_page(guild_id, actor, exists, number, PROPOSALS_PER_PAGE)
-
-        page = await fetch(0)
-        embed = proposals_embed(page)
-        nobody = discord.AllowedMentions.none()
-        if page.proposals:
-            view = ProposalsView(interaction.user.id, guild_id, page, fetch)
-            await interaction.response.send_message(embed=embed, view=view, ephemeral=True, allowed_mentions=nobody)
-        else:
-            await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=nobody)
+        await send_paged(interaction, PROPOSALS_LIST, allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(name="match-now", description="Run buddy matching now and say what it did")
     async def match_now(self, interaction: discord.Interaction) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -51,12 +51,21 @@ from bot.services.nudges import (
     SweepReport,
 )
 from bot.services.safety import read_crisis_resources
-from bot.views import PagedView, SendOutcome, answer_failure, send_with_nonce
+from bot.views import (
+    PagedList,
+    SendOutcome,
+    answer_failure,
+    register_paged_lists,
+    send_paged,
+    send_with_nonce,
+    unregister_paged_lists,
+)
 from cogs.checkins import crisis_embed
 from cogs.guidance import quote
 
 __all__ = [
     "NUDGE_BUTTON_TEMPLATE",
+    "QUIET_LIST",
     "NudgeButton",
     "Nudges",
     "buddy_note_embed",
@@ -358,22 +367,20 @@ async def configure_nudges(
     await interaction.response.send_message(config_text(config), ephemeral=True)
 
 
+def _fetch_quiet(interaction: discord.Interaction, number: int) -> Awaitable[QuietPage]:
+    assert interaction.guild_id is not None
+    return _service(cast(SoberPeersBot, interaction.client)).quiet_members(
+        interaction.guild_id, number, QUIET_PAGE_SIZE
+    )
+
+
+QUIET_LIST: PagedList[QuietPage] = PagedList("quiet", _fetch_quiet, quiet_page_embed)
+"""``/settings quiet-members``: ten a page (its page buttons are handled while this cog is loaded)."""
+
+
 async def show_quiet_members(bot: SoberPeersBot, interaction: discord.Interaction) -> None:
     """``/settings quiet-members``: the first page, with Previous / Next when there are more."""
-    assert interaction.guild_id is not None
-    service = _service(bot)
-    page = await service.quiet_members(interaction.guild_id, 0, QUIET_PAGE_SIZE)
-    if page.pages > 1:
-        guild_id = interaction.guild_id
-        view = PagedView(
-            interaction.user.id,
-            page,
-            lambda n: service.quiet_members(guild_id, n, QUIET_PAGE_SIZE),
-            quiet_page_embed,
-        )
-        await interaction.response.send_message(embed=quiet_page_embed(page), view=view, ephemeral=True)
-    else:
-        await interaction.response.send_message(embed=quiet_page_embed(page), ephemeral=True)
+    await send_paged(interaction, QUIET_LIST)
 
 
 # --------------------------------------------------------------------------- the cog
@@ -409,6 +416,7 @@ class Nudges(commands.GroupCog, group_name="nudges", group_description="A gentle
         for event, observer in self._observers:
             self.bot.add_event_observer(event, observer)
         self.bot.add_dynamic_items(NudgeButton)
+        register_paged_lists(self.bot, QUIET_LIST)
         self.flusher.start()
         self._starter = asyncio.create_task(self._start_when_ready(), name="nudges-start")
 
@@ -423,6 +431,7 @@ class Nudges(commands.GroupCog, group_name="nudges", group_description="A gentle
         for event, observer in self._observers:
             self.bot.remove_event_observer(event, observer)
         self.bot.remove_dynamic_items(NudgeButton)
+        unregister_paged_lists(self.bot, QUIET_LIST)
         if self._starter is not None:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -44,10 +44,20 @@ from bot.services.safety import (
     SafetyService,
 )
 from bot.services.server_settings import SETTINGS, SETTINGS_CHANGED, Kind
-from bot.views import SEND_ERRORS, BaseModal, PagedView, answer_failure, send_dm
+from bot.views import (
+    SEND_ERRORS,
+    PagedList,
+    TrackedModal,
+    answer_failure,
+    register_paged_lists,
+    send_dm,
+    send_paged,
+    unregister_paged_lists,
+)
 from cogs.checkins import crisis_embed
 
 __all__ = [
+    "AUDIT_LOG_LIST",
     "SOS_BUTTON_TEMPLATE",
     "SOS_SERVER_SELECT",
     "Safety",
@@ -409,30 +419,26 @@ def _service(bot: SoberPeersBot) -> SafetyService:
     return SafetyService(bot.db, bot.clock)  # the settings work without the cog loaded
 
 
+def _fetch_audit(interaction: discord.Interaction, number: int) -> Awaitable[AuditPage]:
+    assert interaction.guild_id is not None
+    return _service(cast(SoberPeersBot, interaction.client)).audit_page(interaction.guild_id, number, AUDIT_PAGE_SIZE)
+
+
+AUDIT_LOG_LIST: PagedList[AuditPage] = PagedList("audit", _fetch_audit, audit_page_embed, labels=("Newer", "Older"))
+"""``/settings audit-log``, newest first (its page buttons are handled while this cog is loaded)."""
+
+
 async def show_audit_log(bot: SoberPeersBot, interaction: discord.Interaction) -> None:
     """``/settings audit-log``: the newest page, with Newer / Older when there are more."""
-    assert interaction.guild_id is not None
-    service = _service(bot)
-    page = await service.audit_page(interaction.guild_id, 0, AUDIT_PAGE_SIZE)
-    if page.pages > 1:
-        guild_id = interaction.guild_id
-        view = PagedView(
-            interaction.user.id,
-            page,
-            lambda n: service.audit_page(guild_id, n, AUDIT_PAGE_SIZE),
-            audit_page_embed,
-            labels=("Newer", "Older"),
-        )
-        await interaction.response.send_message(embed=audit_page_embed(page), view=view, ephemeral=True)
-    else:
-        await interaction.response.send_message(embed=audit_page_embed(page), ephemeral=True)
+    await send_paged(interaction, AUDIT_LOG_LIST)
 
 
 # --------------------------------------------------------------------------- crisis resources
 
 
-class CrisisResourcesModal(BaseModal, title="Crisis resources"):
-    """The server's crisis resources, edited in place (empty: back to the default)."""
+class CrisisResourcesModal(TrackedModal, title="Crisis resources"):
+    """The server's crisis resources, edited in place (empty: back to the default). Sent after it closed
+    (15 minutes, or a restart), it is answered that nothing was saved (:class:`bot.views.TrackedModal`)."""
 
     text: discord.ui.TextInput[CrisisResourcesModal] = discord.ui.TextInput(
         label="Shown with /sos, hard check-ins and nudges",
@@ -443,8 +449,8 @@ class CrisisResourcesModal(BaseModal, title="Crisis resources"):
         placeholder="Leave empty to use the default resources",
     )
 
-    def __init__(self, service: SafetyService, current: str) -> None:
-        super().__init__(timeout=900)
+    def __init__(self, client: discord.Client, service: SafetyService, current: str) -> None:
+        super().__init__(client, "crisis-resources", timeout=900)
         self.service = service
         self.text.default = current
 
@@ -469,7 +475,7 @@ async def open_crisis_resources_modal(bot: SoberPeersBot, interaction: discord.I
     assert interaction.guild_id is not None
     service = _service(bot)
     current = await service.crisis_resources(interaction.guild_id)
-    await interaction.response.send_modal(CrisisResourcesModal(service, current))
+    await interaction.response.send_modal(CrisisResourcesModal(interaction.client, service, current))
 
 
 # --------------------------------------------------------------------------- the cog
@@ -487,12 +493,15 @@ class Safety(commands.Cog):
         """(server, member, kind) → when an /sos that reached nobody started (see :meth:`_started`)."""
 
     async def cog_load(self) -> None:
-        """Handle the buttons and the select of ``/sos`` messages, also those sent before a restart."""
+        """Handle the buttons and the select of ``/sos`` messages, and the audit log's pages, also those sent
+        before a restart."""
         self.bot.add_dynamic_items(SosButton, SosServerSelect)
+        register_paged_lists(self.bot, AUDIT_LOG_LIST)
 
     async def cog_unload(self) -> None:
         """Stop handling them."""
         self.bot.remove_dynamic_items(SosButton, SosServerSelect)
+        unregister_paged_lists(self.bot, AUDIT_LOG_LIST)
 
     # ----------------------------------------------------------------------- lookups
 

@@ -1382,6 +1382,18 @@ class BuddyService:
             )
         return ProposalsPage(tuple(entries), index, pages, total, channel_id)
 
+    async def proposal_post(
+        self, guild_id: int, actor: Actor, pair_id: int, channel_exists: Callable[[int], bool]
+    ) -> tuple[int, int] | None:
+        """Where the Approve / Reject post of a proposal awaiting a decision is, as ``(channel_id,
+        message_id)``; None when it awaits none or no moderator can see a post (as for :meth:`proposals_page`)."""
+        _require_moderator(actor)
+        row = await self._db.read(lambda c: repo.get_pair(c, guild_id, pair_id))
+        if row is None or row.status != "proposed" or _unposted(row, channel_exists):
+            return None
+        assert row.proposal_channel_id is not None and row.proposal_message_id is not None  # posted
+        return row.proposal_channel_id, row.proposal_message_id
+
     async def needs_posting(self, guild_id: int, pair_id: int, channel_exists: Callable[[int], bool]) -> bool:
         """Whether this proposal is still one to post (see :meth:`unposted_proposals`): asked again just
         before posting, so that a proposal posted or decided meanwhile is not posted (again)."""
