@@ -40,6 +40,7 @@ __all__ = [
     "answer_failure",
     "check_list_owner",
     "is_closed_dms",
+    "is_form_open",
     "is_transient",
     "paged_list",
     "register_paged_lists",
@@ -318,6 +319,11 @@ class TrackedModal(BaseModal):
         self._open.discard(self.custom_id)
 
 
+def is_form_open(client: discord.Client, custom_id: str) -> bool:
+    """Whether the :class:`TrackedModal` ``custom_id`` of ``client`` may still be submitted to it."""
+    return custom_id in _open_forms.get(client, ())
+
+
 def answer_expired_form(interaction: discord.Interaction[Any]) -> None:
     """An ``interaction`` event observer: a :class:`TrackedModal` submitted after it closed is answered
     privately (nothing was saved; run the command again).
@@ -331,7 +337,7 @@ def answer_expired_form(interaction: discord.Interaction[Any]) -> None:
     custom_id = data.get("custom_id") if data is not None else None
     if not isinstance(custom_id, str) or not custom_id.startswith(FORM_PREFIX):
         return
-    if custom_id in _open_forms.get(interaction.client, ()):
+    if is_form_open(interaction.client, custom_id):
         return
     log.info("A form submitted after it closed (%s) was answered as expired", custom_id.split(":")[1])
     task = asyncio.get_running_loop().create_task(_answer_expired(interaction), name="expired-form-answer")

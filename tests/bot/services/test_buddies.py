@@ -999,6 +999,29 @@ async def test_proposals_page_lists_those_awaiting_a_decision(svc: BuddyService,
         await svc.proposals_page(G, MEMBER_ACTOR, exists)
 
 
+async def test_proposal_post_is_where_a_moderator_can_see_it(svc: BuddyService) -> None:
+    """A proposal's post, for the list's decision: posted where the channel exists; none never posted,
+    posted in a deleted channel, decided, another server's or unknown; moderators only."""
+    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
+    for buddy in (2, 4, 6, 8):
+        await volunteer(svc, buddy, MEN, max_buddies=1)
+    pairs = {}
+    for member in (1, 3, 5, 7):
+        (proposal,) = of_type((await svc.request(G, facts(member, MEN))).effects, ProposePair)
+        pairs[member] = proposal.pair.pair_id
+    assert await svc.record_proposal_message(G, pairs[3], MOD_CHANNEL, 6003)
+    assert await svc.record_proposal_message(G, pairs[5], 4999, 6005)  # its channel was deleted
+    assert await svc.record_proposal_message(G, pairs[7], MOD_CHANNEL, 6007)
+    await svc.reject(G, MOD, pairs[7])
+    exists = {MOD_CHANNEL}.__contains__
+    found = [await svc.proposal_post(G, MOD, pairs[m], exists) for m in (1, 3, 5, 7)]
+    assert found == [None, (MOD_CHANNEL, 6003), None, None]
+    assert await svc.proposal_post(OTHER_GUILD, MOD, pairs[3], exists) is None
+    assert await svc.proposal_post(G, MOD, 99999, exists) is None
+    with pytest.raises(UserError, match="Only moderators"):
+        await svc.proposal_post(G, MEMBER_ACTOR, pairs[3], exists)
+
+
 async def test_a_proposal_settled_while_posting_records_no_message(svc: BuddyService, db: Database) -> None:
     """Recording the message of a proposal withdrawn meanwhile records nothing and says so."""
     await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
