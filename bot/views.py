@@ -30,6 +30,8 @@ __all__ = [
     "BaseModal",
     "BaseView",
     "DmOutcome",
+    "FormRecovery",
+    "FormValues",
     "Page",
     "PageButton",
     "PageTarget",
@@ -39,15 +41,19 @@ __all__ = [
     "answer_expired_form",
     "answer_failure",
     "check_list_owner",
+    "form_recovery",
+    "form_values",
     "is_closed_dms",
     "is_form_open",
     "is_transient",
     "paged_list",
+    "register_form_recovery",
     "register_paged_lists",
     "send_dm",
     "send_paged",
     "send_with_nonce",
     "show_page",
+    "unregister_form_recovery",
     "unregister_paged_lists",
 ]
 
@@ -304,8 +310,20 @@ class TrackedModal(BaseModal):
     two ever answers it.
     """
 
-    def __init__(self, client: discord.Client, kind: str, *, timeout: float | None) -> None:
-        super().__init__(timeout=timeout, custom_id=f"{FORM_PREFIX}{kind}:{secrets.token_hex(8)}")
+    def __init__(
+        self,
+        client: discord.Client,
+        kind: str,
+        *,
+        timeout: float | None,
+        key: Sequence[str] = (),
+        title: str = MISSING,
+    ) -> None:
+        # ``key``: what a recovery (register_form_recovery) needs to complete the form without this object.
+        parts = [kind, *key, secrets.token_hex(8)]
+        if any(not part or ":" in part for part in parts[:-1]):
+            raise ValueError(f"a form's kind and key are non-empty and have no colon: {parts[:-1]!r}")
+        super().__init__(title=title, timeout=timeout, custom_id=FORM_PREFIX + ":".join(parts))
         self._open = _open_forms.setdefault(client, set())
         self._open.add(self.custom_id)
 
@@ -324,9 +342,60 @@ def is_form_open(client: discord.Client, custom_id: str) -> bool:
     return custom_id in _open_forms.get(client, ())
 
 
+FormValues = dict[str, str | list[str]]
+"""What a form's submission holds: each field's ``custom_id`` → its text, or the options chosen."""
+FormRecovery = Callable[[discord.Interaction[Any], list[str], FormValues], Awaitable[None]]
+"""Completes a closed form of one kind from its submission alone: ``(interaction, key, values)``, ``key``
+being the :class:`TrackedModal`'s. It must answer the interaction (once)."""
+_recoveries: weakref.WeakKeyDictionary[discord.Client, dict[str, FormRecovery]] = weakref.WeakKeyDictionary()
+
+
+def register_form_recovery(client: discord.Client, kind: str, recover: FormRecovery) -> None:
+    """Let ``recover`` complete the closed forms of ``kind`` of ``client`` (a form the member filled in
+    before a restart is not lost) instead of their being answered as expired."""
+    _recoveries.setdefault(client, {})[kind] = recover
+
+
+def form_recovery(client: discord.Client, kind: str) -> FormRecovery | None:
+    """The recovery ``client`` has for closed forms of ``kind``, if any."""
+    return _recoveries.get(client, {}).get(kind)
+
+
+def unregister_form_recovery(client: discord.Client, kind: str) -> None:
+    """Closed forms of ``kind`` are answered as expired again (the cog that completes them unloads)."""
+    _recoveries.get(client, {}).pop(kind, None)
+
+
+def form_values(data: object) -> FormValues:
+    """The fields of a form's submission (its interaction ``data``), by ``custom_id``: a text input's
+    text, a select's chosen values; nested components (labels, action rows) are walked."""
+    values: FormValues = {}
+
+    def walk(component: object) -> None:
+        if isinstance(component, list):
+            for child in component:
+                walk(child)
+            return
+        if not isinstance(component, dict):
+            return
+        custom_id = component.get("custom_id")
+        if isinstance(custom_id, str):
+            if isinstance(component.get("value"), str):
+                values[custom_id] = component["value"]
+            elif isinstance(component.get("values"), list):
+                values[custom_id] = [str(v) for v in component["values"]]
+        walk(component.get("components"))
+        walk(component.get("component"))
+
+    if isinstance(data, dict):
+        walk(data.get("components"))
+    return values
+
+
 def answer_expired_form(interaction: discord.Interaction[Any]) -> None:
-    """An ``interaction`` event observer: a :class:`TrackedModal` submitted after it closed is answered
-    privately (nothing was saved; run the command again).
+    """An ``interaction`` event observer: a :class:`TrackedModal` submitted after it closed is completed
+    by its kind's recovery (:func:`register_form_recovery`), or else answered privately (nothing was
+    saved; run the command again).
 
     Runs synchronously as the interaction arrives, in the same step in which discord.py looks the form
     up: the form's open state cannot change in between.
@@ -339,10 +408,26 @@ def answer_expired_form(interaction: discord.Interaction[Any]) -> None:
         return
     if is_form_open(interaction.client, custom_id):
         return
-    log.info("A form submitted after it closed (%s) was answered as expired", custom_id.split(":")[1])
-    task = asyncio.get_running_loop().create_task(_answer_expired(interaction), name="expired-form-answer")
+    kind, *key = custom_id[len(FORM_PREFIX) :].split(":")[:-1] or [""]
+    recover = form_recovery(interaction.client, kind)
+    if recover is not None:
+        log.info("A form submitted after it closed (%s) is completed from its submission", kind)
+        work = _recover(interaction, recover, key, form_values(data), kind)
+    else:
+        log.info("A form submitted after it closed (%s) was answered as expired", kind)
+        work = _answer_expired(interaction)
+    task = asyncio.get_running_loop().create_task(work, name="closed-form-answer")
     _answering.add(task)
     task.add_done_callback(_answering.discard)
+
+
+async def _recover(
+    interaction: discord.Interaction[Any], recover: FormRecovery, key: list[str], values: FormValues, kind: str
+) -> None:
+    try:
+        await recover(interaction, key, values)
+    except Exception as exc:  # noqa: BLE001 - no view's on_error is there to answer it
+        await answer_failure(interaction, exc, f"closed form {kind}")
 
 
 async def _answer_expired(interaction: discord.Interaction[Any]) -> None:

@@ -14,7 +14,6 @@ import contextlib
 import io
 import logging
 import re
-import secrets
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -44,7 +43,14 @@ from bot.services.outbox import CHECKIN_SHARE, NewPost
 from bot.services.reminders import DueReminder, ReminderDispatcher, ReminderInfo, ReminderService
 from bot.services.retry import RefusedSendError, TransientSendError
 from bot.tree import send_ephemeral
-from bot.views import BaseModal, answer_failure, send_with_nonce
+from bot.views import (
+    FormValues,
+    TrackedModal,
+    answer_failure,
+    register_form_recovery,
+    send_with_nonce,
+    unregister_form_recovery,
+)
 from cogs.buddies import support_view
 from cogs.guidance import passage_embed
 from cogs.outbox import deliver
@@ -82,7 +88,8 @@ CHART_FAILED = (
 )
 """The private note after the numbers of ``/checkin history`` when its chart could not be drawn or sent."""
 QUICK_MOOD_TEMPLATE = r"checkin:mood:(?P<guild_id>[0-9]{1,20}):(?P<mood>[1-5])"
-COMPLETE_MODAL_PREFIX = "checkin:complete"
+CHECKIN_FORM = "checkin"
+"""The kind of the form that completes a quick check-in (:class:`bot.views.TrackedModal`)."""
 LEFT_SERVER_REASON = (
     "Your daily check-in reminder stopped when you left this server. "
     "If you'd like it back, set it again with /checkin reminder."
@@ -310,9 +317,9 @@ class QuickMoodButton(
         """Record the mood, then open the modal for craving, sober and a note."""
         try:
             cog = _cog(interaction)
-            guild = await cog.member_guild(self.guild_id, interaction.user.id)
+            await cog.member_guild(self.guild_id, interaction.user.id)
             result = await cog.checkins.record_quick_checkin(self.guild_id, interaction.user.id, self.mood)
-            await interaction.response.send_modal(CompleteCheckinModal(self.guild_id, guild.name, result))
+            await interaction.response.send_modal(CompleteCheckinModal(interaction.client, self.guild_id, result))
         except Exception as exc:  # noqa: BLE001 - discord.py only logs a dynamic item's errors: answer them
             await answer_failure(interaction, exc, type(self).__name__)
 
@@ -326,19 +333,23 @@ class ReminderView(discord.ui.View):
             self.add_item(QuickMoodButton(guild_id, mood))
 
 
-class CompleteCheckinModal(BaseModal):
-    """Craving, sober and a note, completing the quick check-in a mood button recorded."""
+class CompleteCheckinModal(TrackedModal):
+    """Craving, sober and a note, completing the quick check-in a mood button recorded.
 
-    def __init__(self, guild_id: int, guild_name: str, quick: CheckinResult) -> None:
+    Its ``custom_id`` carries the server, the day and whether the quick check-in replaced one, so a
+    form sent after it closed (its hour, or a restart) still completes the check-in
+    (:meth:`Checkins.complete_closed_form`): what the member wrote is not lost."""
+
+    def __init__(self, client: discord.Client, guild_id: int, quick: CheckinResult) -> None:
         day = quick.day
         super().__init__(
-            title=f"Check-in: mood {mood_text(quick.checkin.mood)}"[:45],
-            # Unique: discord.py finds a modal by custom_id alone, whoever submits it.
-            custom_id=f"{COMPLETE_MODAL_PREFIX}:{guild_id}:{secrets.token_hex(8)}",
+            client,
+            CHECKIN_FORM,
             timeout=3600,
+            key=(str(guild_id), day.isoformat(), "r" if quick.replaced else "n"),
+            title=f"Check-in: mood {mood_text(quick.checkin.mood)}"[:45],
         )
         self.guild_id = guild_id
-        self.guild_name = guild_name
         self.day = day
         self.quick = quick
         self.craving: discord.ui.Select[discord.ui.View] = discord.ui.Select(
@@ -366,26 +377,10 @@ class CompleteCheckinModal(BaseModal):
 
     async def on_submit(self, interaction: discord.Interaction, /) -> None:
         """Complete the check-in and answer like ``/checkin today``."""
-        if not self.craving.values or not self.sober.values:
-            raise UserError("Please choose your craving and whether you stayed sober today.")
-        cog = _cog(interaction)
-        await cog.member_guild(self.guild_id, interaction.user.id)
-        result = await cog.checkins.complete_checkin(
-            self.guild_id,
-            interaction.user.id,
-            self.day,
-            int(self.craving.values[0]),
-            self.sober.values[0] == "yes",
-            self.note.value or None,
+        values: FormValues = {"craving": self.craving.values, "sober": self.sober.values, "note": self.note.value}
+        await _cog(interaction).complete_checkin_form(
+            interaction, self.guild_id, self.day, values, replaced=self.quick.replaced, quick=self.quick
         )
-        content = checkin_reply(result, replaced=self.quick.replaced)
-        # The quick check-in (the button press) could only open this modal: its notices come now.
-        if self.quick.timezone_notice and not result.timezone_notice:
-            content += "\n" + timezone_notice(result.day)
-        if self.quick.reminder_notice and not result.reminder_notice:
-            content += f"\n⏸️ {self.quick.reminder_notice}"
-        content = f"-# {discord.utils.escape_markdown(self.guild_name)}\n{content}"
-        await cog.send_checkin_answer(interaction, self.guild_id, result, content)
 
 
 # --------------------------------------------------------------------------- the cog
@@ -423,6 +418,7 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
     async def cog_load(self) -> None:
         """Handle mood buttons of any reminder DM, and start the dispatcher once the bot is ready."""
         self.bot.add_dynamic_items(QuickMoodButton)
+        register_form_recovery(self.bot, CHECKIN_FORM, self.complete_closed_form)
         self._starter = asyncio.create_task(self._start_dispatcher(), name="checkins-start-dispatcher")
         self._chart_task = asyncio.create_task(self._chart_worker(), name="checkins-history-charts")
 
@@ -433,6 +429,7 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
     async def cog_unload(self) -> None:
         """Stop the dispatcher (a DM being sent is cancelled) and stop handling the buttons."""
         self.bot.remove_dynamic_items(QuickMoodButton)
+        unregister_form_recovery(self.bot, CHECKIN_FORM)
         if self._starter is not None:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -471,6 +468,53 @@ class Checkins(commands.GroupCog, group_name="checkin", group_description="Your 
             return await guild.fetch_member(user_id)
         except discord.NotFound:
             return None
+
+    async def complete_checkin_form(
+        self,
+        interaction: discord.Interaction,
+        guild_id: int,
+        day: date,
+        values: FormValues,
+        *,
+        replaced: bool,
+        quick: CheckinResult | None = None,
+    ) -> None:
+        """Complete the quick check-in of ``day`` from its form's fields and answer like ``/checkin
+        today``; ``quick``, the button press's result when the form is still open, adds the notices
+        that press could not show."""
+        craving, sober, note = values.get("craving"), values.get("sober"), values.get("note")
+        if not isinstance(craving, list) or not craving or not isinstance(sober, list) or not sober:
+            raise UserError("Please choose your craving and whether you stayed sober today.")
+        if not craving[0].isdigit():
+            raise UserError("Please choose your craving from 0 to 10.")
+        guild = await self.member_guild(guild_id, interaction.user.id)
+        result = await self.checkins.complete_checkin(
+            guild_id,
+            interaction.user.id,
+            day,
+            int(craving[0]),
+            sober[0] == "yes",
+            note if isinstance(note, str) and note else None,
+        )
+        content = checkin_reply(result, replaced=replaced)
+        if quick is not None:  # the quick check-in (the button press) could only open the form: its notices come now
+            if quick.timezone_notice and not result.timezone_notice:
+                content += "\n" + timezone_notice(result.day)
+            if quick.reminder_notice and not result.reminder_notice:
+                content += f"\n⏸️ {quick.reminder_notice}"
+        content = f"-# {discord.utils.escape_markdown(guild.name)}\n{content}"
+        await self.send_checkin_answer(interaction, guild_id, result, content)
+
+    async def complete_closed_form(self, interaction: discord.Interaction, key: list[str], values: FormValues) -> None:
+        """A check-in form sent after it closed (its hour passed, or the bot restarted): completed from
+        its submission alone, the server, day and replacement read from its ``custom_id``."""
+        try:
+            guild_id, day, replaced = int(key[0]), date.fromisoformat(key[1]), key[2] == "r"
+        except (IndexError, ValueError) as exc:
+            raise UserError(
+                "I couldn't read this check-in form. Please press a mood button again, or use /checkin today."
+            ) from exc
+        await self.complete_checkin_form(interaction, guild_id, day, values, replaced=replaced)
 
     async def send_checkin_answer(
         self, interaction: discord.Interaction, guild_id: int, result: CheckinResult, content: str

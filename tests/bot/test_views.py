@@ -15,13 +15,18 @@ from hypothesis import strategies as st
 from bot.views import (
     MAX_PAGE,
     PAGE_TEMPLATE,
+    FormValues,
     PageButton,
     PagedList,
     PageTarget,
     TrackedModal,
+    form_recovery,
+    form_values,
     is_form_open,
     paged_list,
+    register_form_recovery,
     register_paged_lists,
+    unregister_form_recovery,
     unregister_paged_lists,
 )
 from cogs.buddyadmin import PROPOSAL_LIST_TEMPLATE, ProposalListButton
@@ -199,5 +204,52 @@ async def test_a_form_is_open_until_stopped_or_timed_out() -> None:
     assert not is_form_open(client, stopped.custom_id) and is_form_open(client, timed_out.custom_id)
     await timed_out.on_timeout()
     assert not is_form_open(client, timed_out.custom_id)
+    await client.close()
+    await other.close()
+
+
+def test_a_form_key_travels_in_its_custom_id_and_may_not_hold_a_colon() -> None:
+    """The key's parts follow the kind, before the random part; an empty part or a colon is refused."""
+    client = discord.Client(intents=discord.Intents.none())
+    form = _Form(client, "test", timeout=60, key=("12", "2026-11-27"))
+    kind, *key, token = form.custom_id.removeprefix("form:").split(":")
+    assert (kind, key, len(token)) == ("test", ["12", "2026-11-27"], 16)
+    for bad in (("a:b",), ("",)):
+        with pytest.raises(ValueError):
+            _Form(client, "test", timeout=60, key=bad)
+    with pytest.raises(ValueError):
+        _Form(client, "te:st", timeout=60)
+
+
+def test_form_values_reads_labels_rows_texts_and_choices() -> None:
+    """Text inputs give their text, selects their choices, wherever they are nested; the rest is ignored."""
+    data = {
+        "custom_id": "form:test:1",
+        "components": [
+            {"type": 18, "id": 1, "component": {"type": 3, "custom_id": "craving", "values": ["7"]}},
+            {"type": 18, "id": 2, "component": {"type": 4, "custom_id": "note", "value": "long day"}},
+            {"type": 1, "components": [{"type": 4, "custom_id": "old", "value": ""}]},
+            {"type": 10, "content": "no field"},
+            "junk",
+        ],
+    }
+    assert form_values(data) == {"craving": ["7"], "note": "long day", "old": ""}
+    assert form_values(None) == {} and form_values({"components": "x"}) == {}
+
+
+async def test_form_recoveries_are_registered_per_client() -> None:
+    """A kind's recovery is known to the client that registered it, until unregistered."""
+    client = discord.Client(intents=discord.Intents.none())
+    other = discord.Client(intents=discord.Intents.none())
+
+    async def recover(interaction: discord.Interaction[Any], key: list[str], values: FormValues) -> None:
+        return None
+
+    register_form_recovery(client, "test", recover)
+    assert form_recovery(client, "test") is recover and form_recovery(other, "test") is None
+    assert form_recovery(client, "other") is None
+    unregister_form_recovery(client, "test")
+    unregister_form_recovery(client, "test")  # again: harmless
+    assert form_recovery(client, "test") is None
     await client.close()
     await other.close()

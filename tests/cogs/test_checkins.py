@@ -518,6 +518,56 @@ async def test_mood_buttons_work_after_a_restart(standin: StandIn, tmp_path: Pat
         assert history.summary.checkins == 1
 
 
+async def test_a_checkin_form_sent_after_a_restart_still_completes_the_checkin(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    """The mood pressed before a restart, the form sent after it: the check-in is completed with what the
+    member wrote (a hard day: with the support and crisis resources), answered privately, once."""
+    clock = FakeClock()
+    scene = build_scene(standin, tmp_path / "db.sqlite3", clock)
+    async with running_bot(standin, scene.db_path, clock) as bot:
+        scene.bot = bot
+        await scene.standin.invoke(scene.beth, "checkin reminder", {"time": "15:30"})
+        await fire_reminders(scene, minutes=31)
+        (dm,) = scene.beth.dms_from_bot()
+        opened = await press_mood(scene, scene.beth, dm, 1)
+        assert opened.modal is not None and opened.modal["custom_id"].startswith("form:checkin:")
+    async with running_bot(standin, scene.db_path, clock) as bot:
+        scene.bot = bot
+        done = await scene.standin.submit_modal(
+            scene.beth.user, opened, {"craving": ["9"], "sober": ["no"], "note": "I slipped tonight"}
+        )
+        assert done.ephemeral and done.rejected == [] and done.followups == []
+        assert done.content.startswith("-# Serenity House\n")
+        assert "mood 1/5 (awful), craving 9/10, not sober today" in done.content
+        assert done.embeds[1]["title"] == "If you need someone right now"
+        checkin = await cog_of(scene).checkins.checkin_on(scene.guild.id, scene.beth.id, date(2026, 11, 27))
+        assert checkin is not None and checkin.complete
+        assert (checkin.mood, checkin.craving, checkin.sober, checkin.note) == (1, 9, False, "I slipped tonight")
+
+
+async def test_a_closed_checkin_form_sent_again_or_unreadable_loses_nothing(scene: Scene) -> None:
+    """A form already sent is closed: sent again, it completes the same check-in again with the new
+    answers (the member's own, never twice answered); a closed form whose id cannot be read is answered
+    with what to do, and the check-in stays as it was."""
+    await scene.standin.invoke(scene.alice, "checkin reminder", {"time": "18:30"})
+    await fire_reminders(scene, hours=3, minutes=31)
+    (dm,) = scene.alice.dms_from_bot()
+    opened = await press_mood(scene, scene.alice, dm, 3)
+    assert opened.modal is not None
+    first = await scene.standin.submit_modal(scene.alice.user, opened, {"craving": ["4"], "sober": ["yes"]})
+    assert "craving 4/10" in first.content
+    again = await scene.standin.submit_modal(
+        scene.alice.user, opened, {"craving": ["2"], "sober": ["yes"], "note": "x"}
+    )
+    assert again.ephemeral and again.rejected == [] and "craving 2/10" in again.content
+    opened.modal = dict(opened.modal, custom_id="form:checkin:not-a-server:0000")
+    unreadable = await scene.standin.submit_modal(scene.alice.user, opened, {"craving": ["9"], "sober": ["no"]})
+    assert unreadable.ephemeral and "couldn't read this check-in form" in unreadable.content
+    checkin = await cog_of(scene).checkins.checkin_on(scene.guild.id, scene.alice.id, date(2026, 11, 27))
+    assert checkin is not None and (checkin.mood, checkin.craving, checkin.sober, checkin.note) == (3, 2, True, "x")
+
+
 async def test_the_dispatcher_stops_with_the_bot(standin: StandIn, tmp_path: Path) -> None:
     """Closing the bot unloads the cog, which stops the dispatcher task."""
     clock = FakeClock()
