@@ -23,7 +23,7 @@ from bot.services.server_settings import ServerSettings
 from bot.settings import Settings
 from bot.timeutil import Clock, utc_now
 from bot.tree import SoberPeersTree, guard_acknowledgement
-from bot.views import answer_expired_form
+from bot.views import answer_closed_component, answer_expired_form
 
 __all__ = ["SoberPeersBot", "build_intents", "discover_extensions"]
 
@@ -89,6 +89,8 @@ class SoberPeersBot(commands.Bot):
         self.add_event_observer("interaction", guard_acknowledgement)
         # A form (bot.views.TrackedModal) sent after it closed, by its timeout or a restart, is answered.
         self.add_event_observer("interaction", answer_expired_form)
+        # So is a button of short-lived buttons (bot.views.TrackedView) pressed after they closed.
+        self.add_event_observer("interaction", answer_closed_component)
 
     async def setup_hook(self) -> None:
         """Load every extension (a broken one is logged, the rest still load), then sync commands."""

@@ -27,6 +27,7 @@ __all__ = [
     "PAGE_TEMPLATE",
     "SEND_ERRORS",
     "TRANSPORT_ERRORS",
+    "VIEW_EXPIRED",
     "BaseModal",
     "BaseView",
     "DmOutcome",
@@ -38,6 +39,8 @@ __all__ = [
     "PagedList",
     "SendOutcome",
     "TrackedModal",
+    "TrackedView",
+    "answer_closed_component",
     "answer_expired_form",
     "answer_failure",
     "check_list_owner",
@@ -46,6 +49,7 @@ __all__ = [
     "is_closed_dms",
     "is_form_open",
     "is_transient",
+    "is_view_open",
     "paged_list",
     "register_form_recovery",
     "register_paged_lists",
@@ -340,6 +344,73 @@ class TrackedModal(BaseModal):
 def is_form_open(client: discord.Client, custom_id: str) -> bool:
     """Whether the :class:`TrackedModal` ``custom_id`` of ``client`` may still be submitted to it."""
     return custom_id in _open_forms.get(client, ())
+
+
+VIEW_PREFIX = "view:"
+VIEW_EXPIRED = (
+    "These buttons have expired (they last a few minutes, and not across a restart), so nothing was done. "
+    "Please run the command again."
+)
+_open_views: weakref.WeakKeyDictionary[discord.Client, weakref.WeakValueDictionary[str, discord.ui.View]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class TrackedView(BaseView):
+    """Short-lived buttons (a confirmation) whose press after they closed (their timeout, a restart, or
+    the view stopped) is answered by :func:`answer_closed_component` instead of going unanswered.
+
+    Each item's ``custom_id`` is ``view:<kind>:<random>:<n>``. The view counts as open while discord.py
+    may still dispatch to it (:meth:`discord.ui.View.is_finished` is false: discord.py sets it in the same
+    step as it stops listening, on a stop or a timeout), so only one of the two ever answers a press.
+    """
+
+    def __init__(self, client: discord.Client, kind: str, *, timeout: float | None) -> None:
+        if not kind or ":" in kind:
+            raise ValueError(f"a view's kind is non-empty and has no colon: {kind!r}")
+        super().__init__(timeout=timeout)
+        self.tracking_id = f"{VIEW_PREFIX}{kind}:{secrets.token_hex(8)}"
+        for index, item in enumerate(self.children):
+            if isinstance(item, discord.ui.Button | discord.ui.Select) and getattr(item, "url", None) is None:
+                item.custom_id = f"{self.tracking_id}:{index}"
+        if client not in _open_views:
+            _open_views[client] = weakref.WeakValueDictionary()
+        _open_views[client][self.tracking_id] = self
+
+
+def is_view_open(client: discord.Client, custom_id: str) -> bool:
+    """Whether a press of the :class:`TrackedView` item ``custom_id`` of ``client`` still reaches its view."""
+    views = _open_views.get(client)
+    view = None if views is None else views.get(custom_id.rpartition(":")[0])
+    return view is not None and not view.is_finished()
+
+
+def answer_closed_component(interaction: discord.Interaction[Any]) -> None:
+    """An ``interaction`` event observer: a press of a :class:`TrackedView`'s button after the view closed
+    is answered privately (nothing was done; run the command again).
+
+    Runs synchronously as the interaction arrives, in the same step in which discord.py looks the view
+    up: whether the view is finished cannot change in between.
+    """
+    if interaction.type is not discord.InteractionType.component:
+        return
+    data = interaction.data
+    custom_id = data.get("custom_id") if data is not None else None
+    if not isinstance(custom_id, str) or not custom_id.startswith(VIEW_PREFIX):
+        return
+    if is_view_open(interaction.client, custom_id):
+        return
+    log.info("A button pressed after its view closed (%s) was answered as expired", custom_id.split(":")[1])
+    task = asyncio.get_running_loop().create_task(_answer_closed(interaction), name="closed-view-answer")
+    _answering.add(task)
+    task.add_done_callback(_answering.discard)
+
+
+async def _answer_closed(interaction: discord.Interaction[Any]) -> None:
+    try:
+        await send_ephemeral(interaction, VIEW_EXPIRED)
+    except discord.ClientException as exc:  # answered meanwhile: never twice
+        log.warning("Could not answer a closed view's button: %s", exc)
 
 
 FormValues = dict[str, str | list[str]]

@@ -37,7 +37,7 @@ from bot.services.activity import ActivityBuffer
 from bot.services.buddies import BuddyService, Effect, NotifyPairEnded
 from bot.services.privacy import DEPARTED_KEEP, SERVER_KEEP, PrivacyInfo, PrivacyService, RetentionReport
 from bot.services.reminders import ReminderService
-from bot.views import BaseView
+from bot.views import TrackedView
 from cogs.buddies import buddy_cog
 
 __all__ = [
@@ -190,8 +190,9 @@ def deleted_text(erased: bool, told: int) -> str:
 # --------------------------------------------------------------------------- confirmation
 
 
-class ConfirmView(BaseView):
-    """Two buttons for the one member who asked: go ahead, or keep everything. Valid two minutes.
+class ConfirmView(TrackedView):
+    """Two buttons for the one member who asked: go ahead, or keep everything. Valid two minutes (a
+    press after that, or after a restart, is answered that nothing was done: bot.views.TrackedView).
     ``on_confirm`` does the work and returns the text that replaces the question."""
 
     def __init__(
@@ -200,7 +201,7 @@ class ConfirmView(BaseView):
         confirm_label: str,
         on_confirm: Callable[[discord.Interaction], Awaitable[str]],
     ) -> None:
-        super().__init__(timeout=CONFIRM_SECONDS)
+        super().__init__(origin.client, "confirm", timeout=CONFIRM_SECONDS)
         self.origin = origin
         self.owner_id = origin.user.id
         self.on_confirm = on_confirm

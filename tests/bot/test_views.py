@@ -20,9 +20,11 @@ from bot.views import (
     PagedList,
     PageTarget,
     TrackedModal,
+    TrackedView,
     form_recovery,
     form_values,
     is_form_open,
+    is_view_open,
     paged_list,
     register_form_recovery,
     register_paged_lists,
@@ -251,5 +253,33 @@ async def test_form_recoveries_are_registered_per_client() -> None:
     unregister_form_recovery(client, "test")
     unregister_form_recovery(client, "test")  # again: harmless
     assert form_recovery(client, "test") is None
+    await client.close()
+    await other.close()
+
+
+class _Confirm(TrackedView):
+    @discord.ui.button(label="Yes")
+    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button[_Confirm]) -> None:
+        """Unused."""
+
+    @discord.ui.button(label="No")
+    async def no(self, interaction: discord.Interaction, button: discord.ui.Button[_Confirm]) -> None:
+        """Unused."""
+
+
+async def test_a_tracked_views_buttons_carry_its_id_and_it_is_open_until_finished() -> None:
+    """Each button's id is the view's tracking id and its place; the view is open for its own client
+    until it is stopped; a kind with a colon is refused."""
+    client = discord.Client(intents=discord.Intents.none())
+    other = discord.Client(intents=discord.Intents.none())
+    view = _Confirm(client, "confirm", timeout=60)
+    ids = [str(item.custom_id) for item in view.children if isinstance(item, discord.ui.Button)]
+    assert ids == [f"{view.tracking_id}:0", f"{view.tracking_id}:1"] and view.tracking_id.startswith("view:confirm:")
+    assert is_view_open(client, ids[0]) and not is_view_open(other, ids[0])
+    assert not is_view_open(client, "view:confirm:0000:0")
+    view.stop()
+    assert not is_view_open(client, ids[1])
+    with pytest.raises(ValueError):
+        _Confirm(client, "con:firm", timeout=60)
     await client.close()
     await other.close()

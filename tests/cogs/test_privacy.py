@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.standin.interactions import Interaction, InvocationRefused
 from bot.standin.model import Member, Thread
 from bot.standin.server import StandIn
+from bot.views import VIEW_EXPIRED
 from cogs.nudges import Nudges
 from cogs.privacy import Privacy, deleted_text, export_filename, export_text
 from tests.e2e import FakeClock, Scene, build_scene, running_bot
@@ -212,6 +213,50 @@ async def test_keep_everything_erases_nothing(scene: Scene) -> None:
     await check_in(scene, scene.alice, "keep me")
     question = await scene.standin.invoke(scene.alice, "privacy delete")
     assert await confirm(scene, scene.alice, question, "Keep everything") == "Nothing was erased."
+    _, doc = await export(scene, scene.alice)
+    assert doc["checkins"][0]["note"] == "keep me"
+
+
+async def test_a_confirmation_pressed_after_a_restart_is_answered_and_erases_nothing(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    """The question was asked before a restart and answered after it: the press is answered privately,
+    once, that nothing was done, and nothing is erased."""
+    clock = FakeClock()
+    scene = build_scene(standin, tmp_path / "db.sqlite3", clock)
+    async with running_bot(standin, scene.db_path, clock) as bot:
+        scene.bot = bot
+        await check_in(scene, scene.alice, "keep me")
+        question = await scene.standin.invoke(scene.alice, "privacy delete")
+        message = question.response
+        assert message is not None
+    async with running_bot(standin, scene.db_path, clock) as bot:
+        scene.bot = bot
+        (custom_id,) = [
+            c["custom_id"]
+            for row in message.components
+            for c in row.get("components", [])
+            if c.get("label") == "Erase my data"
+        ]
+        assert custom_id.startswith("view:confirm:")
+        pressed = await scene.standin.press_button(scene.alice.user, question, custom_id)
+        assert pressed.ephemeral and pressed.content == VIEW_EXPIRED and pressed.rejected == []
+        _, doc = await export(scene, scene.alice)
+        assert doc["checkins"][0]["note"] == "keep me"
+
+
+async def test_a_confirmation_pressed_again_after_it_was_answered_is_answered_once(scene: Scene) -> None:
+    """The first press decides; a second press of the same question (a slow client) is answered that
+    nothing was done, and the first answer stands."""
+    await check_in(scene, scene.alice, "keep me")
+    question = await scene.standin.invoke(scene.alice, "privacy delete")
+    message = question.response
+    assert message is not None
+    erase = [c for row in message.components for c in row.get("components", []) if c.get("label") == "Erase my data"]
+    assert await confirm(scene, scene.alice, question, "Keep everything") == "Nothing was erased."
+    message.components = [{"type": 1, "components": erase}]  # the old buttons, still on a slow client's screen
+    pressed = await scene.standin.press_button(scene.alice.user, question, erase[0]["custom_id"])
+    assert pressed.ephemeral and pressed.content == VIEW_EXPIRED and pressed.rejected == []
     _, doc = await export(scene, scene.alice)
     assert doc["checkins"][0]["note"] == "keep me"
 
