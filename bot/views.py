@@ -300,7 +300,9 @@ FORM_EXPIRED = (
     "This form was closed before you sent it (forms close after a while, and when I restart), so nothing was "
     "saved. Please run the command again to open a new one."
 )
-_open_forms: weakref.WeakKeyDictionary[discord.Client, set[str]] = weakref.WeakKeyDictionary()
+_open_forms: weakref.WeakKeyDictionary[discord.Client, weakref.WeakValueDictionary[str, discord.ui.Modal]] = (
+    weakref.WeakKeyDictionary()
+)
 _answering: set[asyncio.Task[None]] = set()
 
 
@@ -328,22 +330,28 @@ class TrackedModal(BaseModal):
         if any(not part or ":" in part for part in parts[:-1]):
             raise ValueError(f"a form's kind and key are non-empty and have no colon: {parts[:-1]!r}")
         super().__init__(title=title, timeout=timeout, custom_id=FORM_PREFIX + ":".join(parts))
-        self._open = _open_forms.setdefault(client, set())
-        self._open.add(self.custom_id)
+        if client not in _open_forms:
+            _open_forms[client] = weakref.WeakValueDictionary()
+        self._open = _open_forms[client]
+        self._open[self.custom_id] = self
 
     def stop(self) -> None:
         """Stop listening; then (never before) the form no longer counts as open."""
         super().stop()
-        self._open.discard(self.custom_id)
+        self._open.pop(self.custom_id, None)
 
     async def on_timeout(self) -> None:
         """Timed out: discord.py stopped listening already; the form no longer counts as open."""
-        self._open.discard(self.custom_id)
+        self._open.pop(self.custom_id, None)
 
 
 def is_form_open(client: discord.Client, custom_id: str) -> bool:
     """Whether the :class:`TrackedModal` ``custom_id`` of ``client`` may still be submitted to it."""
-    return custom_id in _open_forms.get(client, ())
+    forms = _open_forms.get(client)
+    form = None if forms is None else forms.get(custom_id)
+    # is_finished: discord.py sets it in the same step as it stops listening (a stop, or its timeout,
+    # before on_timeout runs), so no submission falls between the two.
+    return form is not None and not form.is_finished()
 
 
 VIEW_PREFIX = "view:"
