@@ -7,7 +7,7 @@ import logging
 import re
 import secrets
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -400,25 +400,34 @@ def answer_closed_component(interaction: discord.Interaction[Any]) -> None:
     Runs synchronously as the interaction arrives, in the same step in which discord.py looks the view
     up: whether the view is finished cannot change in between.
     """
-    if interaction.type is not discord.InteractionType.component:
-        return
-    data = interaction.data
-    custom_id = data.get("custom_id") if data is not None else None
-    if not isinstance(custom_id, str) or not custom_id.startswith(VIEW_PREFIX):
-        return
-    if is_view_open(interaction.client, custom_id):
+    custom_id = _tracked_id(interaction, discord.InteractionType.component, VIEW_PREFIX)
+    if custom_id is None or is_view_open(interaction.client, custom_id):
         return
     log.info("A button pressed after its view closed (%s) was answered as expired", custom_id.split(":")[1])
-    task = asyncio.get_running_loop().create_task(_answer_closed(interaction), name="closed-view-answer")
+    _answer_later(_answer_privately(interaction, VIEW_EXPIRED), "closed-view-answer")
+
+
+def _tracked_id(interaction: discord.Interaction[Any], kind: discord.InteractionType, prefix: str) -> str | None:
+    """The ``custom_id`` of an interaction of this type whose id starts with ``prefix``; None otherwise."""
+    if interaction.type is not kind:
+        return None
+    data = interaction.data
+    custom_id = data.get("custom_id") if data is not None else None
+    return custom_id if isinstance(custom_id, str) and custom_id.startswith(prefix) else None
+
+
+def _answer_later(work: Coroutine[Any, Any, None], name: str) -> None:
+    """Run an observer's answer as a task (observers are synchronous), kept until it is done."""
+    task = asyncio.get_running_loop().create_task(work, name=name)
     _answering.add(task)
     task.add_done_callback(_answering.discard)
 
 
-async def _answer_closed(interaction: discord.Interaction[Any]) -> None:
+async def _answer_privately(interaction: discord.Interaction[Any], text: str) -> None:
     try:
-        await send_ephemeral(interaction, VIEW_EXPIRED)
+        await send_ephemeral(interaction, text)
     except discord.ClientException as exc:  # answered meanwhile: never twice
-        log.warning("Could not answer a closed view's button: %s", exc)
+        log.warning("Could not answer a closed view or form: %s", exc)
 
 
 FormValues = dict[str, str | list[str]]
@@ -479,25 +488,17 @@ def answer_expired_form(interaction: discord.Interaction[Any]) -> None:
     Runs synchronously as the interaction arrives, in the same step in which discord.py looks the form
     up: the form's open state cannot change in between.
     """
-    if interaction.type is not discord.InteractionType.modal_submit:
-        return
-    data = interaction.data
-    custom_id = data.get("custom_id") if data is not None else None
-    if not isinstance(custom_id, str) or not custom_id.startswith(FORM_PREFIX):
-        return
-    if is_form_open(interaction.client, custom_id):
+    custom_id = _tracked_id(interaction, discord.InteractionType.modal_submit, FORM_PREFIX)
+    if custom_id is None or is_form_open(interaction.client, custom_id):
         return
     kind, *key = custom_id[len(FORM_PREFIX) :].split(":")[:-1] or [""]
     recover = form_recovery(interaction.client, kind)
     if recover is not None:
         log.info("A form submitted after it closed (%s) is completed from its submission", kind)
-        work = _recover(interaction, recover, key, form_values(data), kind)
+        _answer_later(_recover(interaction, recover, key, form_values(interaction.data), kind), "closed-form-answer")
     else:
         log.info("A form submitted after it closed (%s) was answered as expired", kind)
-        work = _answer_expired(interaction)
-    task = asyncio.get_running_loop().create_task(work, name="closed-form-answer")
-    _answering.add(task)
-    task.add_done_callback(_answering.discard)
+        _answer_later(_answer_privately(interaction, FORM_EXPIRED), "closed-form-answer")
 
 
 async def _recover(
@@ -507,13 +508,6 @@ async def _recover(
         await recover(interaction, key, values)
     except Exception as exc:  # noqa: BLE001 - no view's on_error is there to answer it
         await answer_failure(interaction, exc, f"closed form {kind}")
-
-
-async def _answer_expired(interaction: discord.Interaction[Any]) -> None:
-    try:
-        await send_ephemeral(interaction, FORM_EXPIRED)
-    except discord.ClientException as exc:  # answered meanwhile: never twice
-        log.warning("Could not answer an expired form: %s", exc)
 
 
 DmOutcome = Literal["sent", "closed", "failed"]

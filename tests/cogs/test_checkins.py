@@ -499,15 +499,21 @@ async def test_a_member_who_left_gets_no_reminder_and_old_buttons_refuse_politel
     assert await cog_of(scene).checkins.checkin_on(scene.guild.id, scene.carl.id, date(2026, 11, 28)) is None
 
 
+async def reminder_dm(scene: Scene, member: Member) -> Message:
+    """The member's reminder set for 15:30 and fired (the clock at 15:31): the DM with its mood buttons."""
+    await scene.standin.invoke(member, "checkin reminder", {"time": "15:30"})
+    await fire_reminders(scene, minutes=31)
+    (dm,) = member.dms_from_bot()
+    return dm
+
+
 async def test_mood_buttons_work_after_a_restart(standin: StandIn, tmp_path: Path) -> None:
     """A reminder DM sent before a restart: its buttons still record the check-in afterwards."""
     clock = FakeClock()
     scene = build_scene(standin, tmp_path / "db.sqlite3", clock)
     async with running_bot(standin, scene.db_path, clock) as bot:
         scene.bot = bot
-        await scene.standin.invoke(scene.beth, "checkin reminder", {"time": "15:30"})
-        await fire_reminders(scene, minutes=31)
-        (dm,) = scene.beth.dms_from_bot()
+        dm = await reminder_dm(scene, scene.beth)
     async with running_bot(standin, scene.db_path, clock) as bot:
         scene.bot = bot
         opened = await press_mood(scene, scene.beth, dm, 5)
@@ -527,9 +533,7 @@ async def test_a_checkin_form_sent_after_a_restart_still_completes_the_checkin(
     scene = build_scene(standin, tmp_path / "db.sqlite3", clock)
     async with running_bot(standin, scene.db_path, clock) as bot:
         scene.bot = bot
-        await scene.standin.invoke(scene.beth, "checkin reminder", {"time": "15:30"})
-        await fire_reminders(scene, minutes=31)
-        (dm,) = scene.beth.dms_from_bot()
+        dm = await reminder_dm(scene, scene.beth)
         opened = await press_mood(scene, scene.beth, dm, 1)
         assert opened.modal is not None and opened.modal["custom_id"].startswith("form:checkin:")
     async with running_bot(standin, scene.db_path, clock) as bot:

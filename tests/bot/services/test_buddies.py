@@ -933,9 +933,9 @@ async def test_proposal_withdrawn_when_groups_change(svc: BuddyService, db: Data
     await assert_invariant(db)
 
 
-async def test_unposted_proposals_are_those_no_moderator_can_see(svc: BuddyService) -> None:
-    """Never posted, or posted in a channel since deleted: to post; posted where the channel still exists,
-    or decided: not; each to the moderators' channel now."""
+async def four_proposals(svc: BuddyService, clock: FakeClock | None = None) -> dict[int, int]:
+    """With approvals required, men 1, 3, 5 and 7 ask and are proposed with 2, 4, 6 and 8 (an hour apart
+    when a clock is given): each member's proposal id."""
     await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
     for buddy in (2, 4, 6, 8):
         await volunteer(svc, buddy, MEN, max_buddies=1)
@@ -943,6 +943,15 @@ async def test_unposted_proposals_are_those_no_moderator_can_see(svc: BuddyServi
     for member in (1, 3, 5, 7):
         (proposal,) = of_type((await svc.request(G, facts(member, MEN))).effects, ProposePair)
         pairs[member] = proposal.pair.pair_id
+        if clock is not None:
+            clock.advance(hours=1)
+    return pairs
+
+
+async def test_unposted_proposals_are_those_no_moderator_can_see(svc: BuddyService) -> None:
+    """Never posted, or posted in a channel since deleted: to post; posted where the channel still exists,
+    or decided: not; each to the moderators' channel now."""
+    pairs = await four_proposals(svc)
     gone_channel = 4999
     assert await svc.record_proposal_message(G, pairs[3], MOD_CHANNEL, 6003)  # visible
     assert await svc.record_proposal_message(G, pairs[5], gone_channel, 6005)  # its channel was deleted
@@ -972,14 +981,7 @@ async def test_unposted_proposals_wait_for_a_moderators_channel(svc: BuddyServic
 async def test_proposals_page_lists_those_awaiting_a_decision(svc: BuddyService, clock: FakeClock) -> None:
     """Oldest first, paged, how long each waited, and its post only where a moderator can see it (never
     posted, or in a channel since deleted: none); decided ones and other servers' are not listed."""
-    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
-    for buddy in (2, 4, 6, 8):
-        await volunteer(svc, buddy, MEN, max_buddies=1)
-    pairs = {}
-    for member in (1, 3, 5, 7):
-        (proposal,) = of_type((await svc.request(G, facts(member, MEN))).effects, ProposePair)
-        pairs[member] = proposal.pair.pair_id
-        clock.advance(hours=1)
+    pairs = await four_proposals(svc, clock)
     gone_channel = 4999
     assert await svc.record_proposal_message(G, pairs[3], MOD_CHANNEL, 6003)
     assert await svc.record_proposal_message(G, pairs[5], gone_channel, 6005)
@@ -1002,13 +1004,7 @@ async def test_proposals_page_lists_those_awaiting_a_decision(svc: BuddyService,
 async def test_proposal_post_is_where_a_moderator_can_see_it(svc: BuddyService) -> None:
     """A proposal's post, for the list's decision: posted where the channel exists; none never posted,
     posted in a deleted channel, decided, another server's or unknown; moderators only."""
-    await svc.update_settings(G, MOD, SettingsUpdate(require_approval=True))
-    for buddy in (2, 4, 6, 8):
-        await volunteer(svc, buddy, MEN, max_buddies=1)
-    pairs = {}
-    for member in (1, 3, 5, 7):
-        (proposal,) = of_type((await svc.request(G, facts(member, MEN))).effects, ProposePair)
-        pairs[member] = proposal.pair.pair_id
+    pairs = await four_proposals(svc)
     assert await svc.record_proposal_message(G, pairs[3], MOD_CHANNEL, 6003)
     assert await svc.record_proposal_message(G, pairs[5], 4999, 6005)  # its channel was deleted
     assert await svc.record_proposal_message(G, pairs[7], MOD_CHANNEL, 6007)
