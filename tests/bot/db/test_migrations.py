@@ -243,3 +243,64 @@ async def test_0011_copies_join_times_into_offers_and_keeps_them_in_step(tmp_pat
     assert upgraded == [(10, 100, 1), (12, 300, 0), (13, None, 1)]
     assert volunteers == [(10, 50, 150, None, 1), (11, 50, 200, None, 1)]
     assert not order_index
+
+
+async def test_0012_keeps_the_queue_and_its_link_to_members_without_a_foreign_key(tmp_path: Path) -> None:
+    """Upgrading to 0012 keeps every waiting member; the queue's link to its member is then held by
+    triggers (a queue row needs its member, leaving takes it away, a waiting member's key stays), even
+    with foreign keys off, and deleting from the queue checks no member row."""
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO guilds (guild_id, joined_at) VALUES (1, 0), (2, 0)")
+        conn.execute("INSERT INTO buddy_groups (guild_id, role_id, added_at) VALUES (1, 50, 0)")
+        conn.executemany(
+            "INSERT INTO buddy_members (guild_id, user_id, group_count, group_role_id, updated_at) "
+            "VALUES (?, ?, ?, ?, 0)",
+            [(1, 10, 1, 50), (1, 11, 0, None), (1, 12, 0, None), (2, 20, 0, None)],
+        )
+        conn.executemany(
+            "INSERT INTO buddy_queue (guild_id, user_id, queued_at, first_in_line, origin, group_role_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(1, 10, 5, 1, "auto", 50), (1, 11, 4, 0, "request", None), (2, 20, 3, 0, "requeue", None)],
+        )
+
+    def queue(conn: sqlite3.Connection) -> list[tuple[int, ...]]:
+        return [tuple(r) for r in conn.execute("SELECT * FROM buddy_queue ORDER BY guild_id, user_id").fetchall()]
+
+    def refused(conn: sqlite3.Connection, sql: str) -> str:
+        with pytest.raises(sqlite3.IntegrityError) as caught:
+            conn.execute(sql)
+        return str(caught.value)
+
+    path = tmp_path / "db.sqlite3"
+    async with await Database.open(path) as database:
+        await migrate(database, target=11)
+        await database.transaction(fill)
+        before = await database.read(queue)
+        result = await migrate(database)
+        assert result.before == 11
+        after = await database.read(queue)
+    assert after == before
+    assert after == [(1, 10, 5, 1, "auto", 50), (1, 11, 4, 0, "request", None), (2, 20, 3, 0, "requeue", None)]
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = OFF")  # the triggers hold either way
+        assert conn.execute("PRAGMA foreign_key_list(buddy_queue)").fetchall() == []
+        assert "buddy_members row" in refused(
+            conn, "INSERT INTO buddy_queue (guild_id, user_id, queued_at, origin) VALUES (1, 99, 0, 'auto')"
+        )
+        assert "buddy_members row" in refused(conn, "UPDATE buddy_queue SET user_id = 98 WHERE user_id = 11")
+        assert "key cannot change" in refused(conn, "UPDATE buddy_members SET user_id = 97 WHERE user_id = 11")
+        conn.execute("UPDATE buddy_members SET user_id = 96 WHERE user_id = 12")  # not waiting: may change
+        conn.execute("UPDATE buddy_members SET updated_at = 1 WHERE user_id = 10")  # other columns: no check
+        conn.execute("INSERT INTO buddy_queue (guild_id, user_id, queued_at, origin) VALUES (1, 96, 0, 'auto')")
+        conn.execute("DELETE FROM buddy_members WHERE guild_id = 1 AND user_id = 10")  # leaving takes the entry
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("DELETE FROM guilds WHERE guild_id = 2")  # the server's members cascade, then their entries
+        assert [tuple(r) for r in conn.execute("SELECT guild_id, user_id FROM buddy_queue ORDER BY 1, 2")] == [
+            (1, 11),
+            (1, 96),
+        ]
+    finally:
+        conn.close()
