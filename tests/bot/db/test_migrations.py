@@ -264,7 +264,7 @@ async def test_0012_keeps_the_queue_and_its_link_to_members_without_a_foreign_ke
             [(1, 10, 5, 1, "auto", 50), (1, 11, 4, 0, "request", None), (2, 20, 3, 0, "requeue", None)],
         )
 
-    def queue(conn: sqlite3.Connection) -> list[tuple[int, ...]]:
+    def queue(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
         return [tuple(r) for r in conn.execute("SELECT * FROM buddy_queue ORDER BY guild_id, user_id").fetchall()]
 
     def refused(conn: sqlite3.Connection, sql: str) -> str:
