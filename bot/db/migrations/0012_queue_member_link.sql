@@ -6,14 +6,15 @@
 -- queue's link to its member stays, kept by triggers instead of a foreign key: a queue row needs its
 -- member's row (checked when it is written, as the foreign key did), a member's row taken away
 -- takes its queue row with it (the cascade), and a member's key cannot change while they wait.
--- Unlike the foreign key, the triggers hold whatever `PRAGMA foreign_keys` says.
+-- Unlike the foreign key, the triggers hold whatever `PRAGMA foreign_keys` says. The origin is
+-- checked with comparisons rather than an IN list (the same values; see 0013 for why).
 
 CREATE TABLE buddy_queue_new (
     guild_id      INTEGER NOT NULL,
     user_id       INTEGER NOT NULL,
     queued_at     INTEGER NOT NULL,
     first_in_line INTEGER NOT NULL DEFAULT 0 CHECK (first_in_line IN (0, 1)),
-    origin        TEXT    NOT NULL CHECK (origin IN ('request', 'auto', 'requeue')),
+    origin        TEXT    NOT NULL CHECK (origin = 'request' OR origin = 'auto' OR origin = 'requeue'),
     group_role_id INTEGER,
     PRIMARY KEY (guild_id, user_id)
 ) WITHOUT ROWID;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from pathlib import Path
 
@@ -304,3 +305,108 @@ async def test_0012_keeps_the_queue_and_its_link_to_members_without_a_foreign_ke
         ]
     finally:
         conn.close()
+
+
+async def test_0013_rebuilds_pairs_and_nudge_members_with_the_same_rows_and_rules(tmp_path: Path) -> None:
+    """Upgrading to 0013 keeps every pair, nudge member and nudge step, and the rewritten checks accept
+    and refuse exactly the values the IN lists did."""
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO guilds (guild_id, joined_at) VALUES (1, 0)")
+        conn.executemany(
+            "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, started_at, "
+            "ended_at) VALUES (1, ?, ?, 50, ?, 0, ?, ?)",
+            [(10, 11, "proposed", None, None), (12, 13, "active", 1, None), (14, 15, "ended", 1, 2)],
+        )
+        conn.executemany(
+            "INSERT INTO nudge_members (guild_id, user_id, last_active_at, opt, participant, updated_at) "
+            "VALUES (1, ?, 5, ?, ?, 0)",
+            [(10, "auto", None), (11, "on", 1), (12, "off", 0)],
+        )
+        conn.executemany(
+            "INSERT INTO nudge_steps (guild_id, user_id, spell, step, outcome, run_id, claimed_at) "
+            "VALUES (1, 10, 1, ?, ?, 'r', 0)",
+            [(1, "sent"), (2, "pending"), (3, "dropped")],
+        )
+
+    def rows(conn: sqlite3.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        pairs = conn.execute("SELECT * FROM buddy_pairs ORDER BY pair_id").fetchall()
+        members = conn.execute("SELECT * FROM nudge_members ORDER BY user_id").fetchall()
+        steps = conn.execute("SELECT * FROM nudge_steps ORDER BY step").fetchall()
+        return [tuple(r) for r in pairs], [tuple(r) for r in members] + [tuple(r) for r in steps]
+
+    path = tmp_path / "db.sqlite3"
+    async with await Database.open(path) as database:
+        await migrate(database, target=12)
+        await database.transaction(fill)
+        before = await database.read(rows)
+        assert (await migrate(database)).before == 12
+        after = await database.read(rows)
+    assert after == before
+    assert [r[5] for r in after[0]] == ["proposed", "active", "ended"]
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for status in ("proposed", "active", "ended", "rejected", "withdrawn", "Active", "paused", ""):
+            started = 1 if status in ("active", "ended") else None
+            ended = 2 if status == "ended" else None
+            insert = (
+                "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, "
+                "started_at, ended_at) VALUES (1, 20, 21, 50, ?, 0, ?, ?)"
+            )
+            if status in ("proposed", "active", "ended", "rejected", "withdrawn"):
+                conn.execute("BEGIN")
+                conn.execute(insert, (status, started, ended))
+                conn.execute("ROLLBACK")
+            else:
+                with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                    conn.execute(insert, (status, started, ended))
+        for opt in ("auto", "on", "off", "OFF", "maybe", ""):
+            insert = (
+                "INSERT INTO nudge_members (guild_id, user_id, last_active_at, opt, updated_at) VALUES (1, 30, 0, ?, 0)"
+            )
+            if opt in ("auto", "on", "off"):
+                conn.execute("BEGIN")
+                conn.execute(insert, (opt,))
+                conn.execute("ROLLBACK")
+            else:
+                with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                    conn.execute(insert, (opt,))
+        outcomes = ("pending", "sent", "dm_closed", "no_buddy", "no_channel", "gone", "failed", "unknown", "dropped")
+        claim = (
+            "INSERT INTO nudge_steps (guild_id, user_id, spell, step, outcome, run_id, claimed_at) "
+            "VALUES (1, 30, 1, ?, ?, 'r', 0)"
+        )
+        for step, outcome in [(1, o) for o in outcomes] + [(2, "sent"), (3, "sent")]:
+            conn.execute("BEGIN")
+            conn.execute(claim, (step, outcome))
+            conn.execute("ROLLBACK")
+        for step, outcome in [(0, "sent"), (4, "sent"), (1, "Sent"), (1, "done")]:
+            with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                conn.execute(claim, (step, outcome))
+        conn.execute("INSERT INTO buddy_members (guild_id, user_id, updated_at) VALUES (1, 40, 0)")
+        enqueue = "INSERT INTO buddy_queue (guild_id, user_id, queued_at, origin) VALUES (1, 40, 0, ?)"
+        for origin in ("request", "auto", "requeue"):
+            conn.execute("BEGIN")
+            conn.execute(enqueue, (origin,))
+            conn.execute("ROLLBACK")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute(enqueue, ("other",))
+    finally:
+        conn.close()
+
+
+async def test_no_check_of_the_latest_schema_uses_a_long_in_list(tmp_path: Path) -> None:
+    """Every CHECK in the latest schema tests a column against at most two constants with IN (SQLite
+    builds a temporary index for a longer list again for every row written: migration 0013)."""
+    async with await Database.open(tmp_path / "db.sqlite3") as database:
+        await migrate(database)
+        schema = await database.read(_schema)
+    long_lists = [
+        (name, check)
+        for name, sql in schema
+        if sql
+        for check in re.findall(r"CHECK \(((?:[^()]|\([^()]*\))*)\)", sql)
+        if any(item.count(",") >= 2 for item in re.findall(r"\bIN\s*\(([^()]*)\)", check))
+    ]
+    assert long_lists == []
