@@ -45,6 +45,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Literal, NamedTuple, TypeVar
 
 from bot.db.connection import Database
@@ -99,6 +100,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_USER_ID = itemgetter(0)
 
 MAX_BUDDIES_RANGE = range(1, 6)
 """A volunteer's maximum, and the server's default for it: 1 to 5."""
@@ -1677,7 +1680,7 @@ class BuddyService:
             return []
         past = repo.matching_past(w.conn, w.guild_id, {uid for order in places.values() for uid in order})
         cursors: list[sqlite3.Cursor] = []
-        fetched: list[list[tuple[int, int, int, int]]] = []
+        read: dict[int, tuple[int, int, int, int]] = {}  # each waiting member read: their row
 
         def waiting_of(group: int) -> Iterator[tuple[int, int, int, int]]:
             # Fetched in chunks (the first as large as the group's places), all in C: no Python
@@ -1688,7 +1691,7 @@ class BuddyService:
 
             def chunk() -> list[tuple[int, int, int, int]]:
                 rows = cursor.fetchmany(next(sizes))
-                fetched.append(rows)
+                read.update(zip(map(_USER_ID, rows), rows, strict=True))
                 return rows
 
             return itertools.chain.from_iterable(iter(chunk, []))
@@ -1701,9 +1704,7 @@ class BuddyService:
         if not pairs:
             return []
         status = "proposed" if w.settings.require_approval else "active"
-        by_user = {row[0]: row for rows in fetched for row in rows}
-        rows = [(m, b, g, by_user[m][2], by_user[m][3]) for m, b, g in pairs]
-        ids = repo.insert_pairs(w.conn, w.guild_id, rows, status=status, now=w.now)
+        ids = repo.insert_pairs(w.conn, w.guild_id, pairs, read, status=status, now=w.now)
         repo.dequeue(w.conn, w.guild_id, [p[0] for p in pairs])
         started = w.now if status == "active" else None
         # Built without PairInfo's Python-level __new__ (thousands in a first run): every field, in order.

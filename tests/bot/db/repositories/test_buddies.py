@@ -297,16 +297,18 @@ async def test_pair_lifecycle_fields(db: Database) -> None:
 
 
 async def test_insert_pairs_returns_ids_in_order(db: Database) -> None:
-    """A bulk insert gives each pair its id, in the order given, with every column as given."""
+    """A bulk insert gives each pair its id, in the order given, with every column as given (the queue
+    place from the member's waiting row)."""
 
     def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
         repo.insert_pair(conn, G + 1, 7, 8, 1, status="active", now=NOW)
-        ids = repo.insert_pairs(
-            conn, G, [(1, 2, MEN, 100, False), (3, 4, WOMEN, 200, True)], status="proposed", now=NOW
-        )
-        more = repo.insert_pairs(conn, G, [(5, 6, MEN, 300, 1)], status="active", now=NOW)
-        assert more == [ids[-1] + 1]
-        rows = [repo.get_pair(conn, G, i) for i in ids + more]
+        waiting = {1: (1, MEN, 100, 0), 3: (3, WOMEN, 200, 1), 5: (5, MEN, 300, 1), 9: (9, MEN, 1, 0)}
+        ids = repo.insert_pairs(conn, G, [(1, 2, MEN), (3, 4, WOMEN)], waiting, status="proposed", now=NOW)
+        more = repo.insert_pairs(conn, G, [(5, 6, MEN)], waiting, status="active", now=NOW)
+        assert list(more) == [ids[-1] + 1] and repo.insert_pairs(
+            conn, G, [], waiting, status="active", now=NOW
+        ) == range(0)
+        rows = [repo.get_pair(conn, G, i) for i in [*ids, *more]]
         return [
             (r.member_id, r.buddy_id, r.group_role_id, r.status, r.queued_at, r.first_in_line, r.started_at)
             for r in rows
