@@ -149,7 +149,10 @@ class Checkpointer:
             log.warning("No background checkpoints: cannot open %s: %s", self.path, exc)
             return
         try:
-            while True:
+            # Checked before each wait: stop() sets _stopping before _wanted, so a stop() that lands
+            # between the delay and clearing _wanted (its wake-up cleared) still ends the loop after
+            # that checkpoint, instead of a wait for a wake-up that never comes.
+            while not self._stopping.is_set():
                 self._wanted.wait()
                 # Let the writes of the moment (a burst of commands) gather, then copy them in one pass.
                 if self._stopping.wait(self.delay):

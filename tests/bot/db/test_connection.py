@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
-from bot.db.connection import Database, StorageError
+from bot.db.connection import Checkpointer, Database, StorageError
 
 
 async def test_pragmas_are_set(db: Database) -> None:
@@ -214,3 +215,23 @@ async def test_close_stops_the_checkpointer_and_removes_the_wal(tmp_path: Path) 
         assert other.execute("SELECT x FROM t").fetchall() == [(1,)]
     finally:
         other.close()
+
+
+def test_checkpointer_stops_when_asked_just_before_it_clears_its_wake_up(tmp_path: Path) -> None:
+    """A stop() landing after the gathering delay but before the wake-up is cleared (the clear erasing
+    stop()'s own wake-up) still ends the thread once that checkpoint is done."""
+
+    class StopBeforeClear(threading.Event):
+        def clear(self) -> None:
+            checkpointer._stopping.set()  # stop() in the gap: its two flags, then the clear erases one
+            super().set()
+            super().clear()
+
+    sqlite3.connect(tmp_path / "db.sqlite3").close()
+    checkpointer = Checkpointer(tmp_path / "db.sqlite3", delay=0)
+    checkpointer._wanted = StopBeforeClear()
+    checkpointer.start()
+    checkpointer.wanted()
+    checkpointer._thread.join(timeout=5)
+    assert not checkpointer._thread.is_alive()
+    assert checkpointer.runs == 1
