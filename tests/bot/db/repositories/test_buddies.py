@@ -185,6 +185,28 @@ async def test_dequeue_paging_and_count(db: Database) -> None:
     assert await run(db, work) == ([3, 5], 3)
 
 
+async def test_dequeue_many_in_several_statements(db: Database) -> None:
+    """Taking out more members than one statement holds takes out each of them (given twice, or in any
+    order), and nobody else: not the others waiting, not the same user in another server."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
+        guilds.ensure_guild(conn, G + 1, NOW)
+        for uid in range(1, 1_301):
+            member(conn, uid)
+            repo.enqueue(conn, G, uid, NOW, "auto")
+        member(conn, 7, guild=G + 1)
+        repo.enqueue(conn, G + 1, 7, NOW, "auto")
+        leaving = [uid for uid in range(1_200, 0, -1) if uid != 600]
+        repo.dequeue(conn, G, leaving + leaving[:10])
+        left = conn.execute("SELECT user_id FROM buddy_queue WHERE guild_id = ? ORDER BY user_id", (G,)).fetchall()
+        other = conn.execute("SELECT user_id FROM buddy_queue WHERE guild_id = ?", (G + 1,)).fetchall()
+        return [r[0] for r in left], [r[0] for r in other]
+
+    left, other = await run(db, work)
+    assert left == [600, *range(1_201, 1_301)]
+    assert other == [7]
+
+
 # --------------------------------------------------------------------------- volunteers
 
 
