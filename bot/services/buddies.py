@@ -719,7 +719,7 @@ class BuddyService:
         to_timestamp(now)  # refuses a naive datetime
         return now
 
-    async def _write(self, guild_id: int, work: Callable[[_Work], _R]) -> _R:
+    async def _write(self, guild_id: int, work: Callable[[_Work], _R], *, bulk: bool = False) -> _R:
         now = self._now()
 
         def unit(conn: sqlite3.Connection) -> _R:
@@ -736,7 +736,7 @@ class BuddyService:
             )
             return work(state)
 
-        return await self._db.transaction(unit)
+        return await self._db.transaction(unit, bulk=bulk)
 
     # ----------------------------------------------------------------------- groups
 
@@ -1246,7 +1246,8 @@ class BuddyService:
             self._match(w, None)
             return self._report(w)
 
-        return await self._write(guild_id, work)
+        # Thousands of pairs at once in a large server (a first run): a bulk unit of work.
+        return await self._write(guild_id, work, bulk=True)
 
     def _report(self, w: _Work) -> MatchReport:
         return MatchReport(

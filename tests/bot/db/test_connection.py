@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import sqlite3
 import threading
@@ -93,6 +94,34 @@ async def test_concurrent_writers_never_see_or_commit_each_others_work(db: Datab
     # Each unit's two log rows are adjacent: no other task's statements ran in between.
     for first, second in zip(steps[::2], steps[1::2], strict=True):
         assert first[0] == second[0] and (first[1], second[1]) == (1, 2)
+
+
+async def test_bulk_unit_runs_with_the_garbage_collector_paused_then_resumed(db: Database) -> None:
+    """A bulk unit runs with the cyclic GC paused; it runs again afterwards, also after a failed unit,
+    and a GC already paused (by someone else) stays paused. Other units leave it alone."""
+    seen: list[bool] = []
+
+    def look(conn: sqlite3.Connection) -> None:
+        seen.append(gc.isenabled())
+
+    def fail(conn: sqlite3.Connection) -> None:
+        seen.append(gc.isenabled())
+        raise ValueError("no")
+
+    assert gc.isenabled()
+    await db.transaction(look, bulk=True)
+    assert gc.isenabled()
+    await db.transaction(look)
+    with pytest.raises(ValueError):
+        await db.transaction(fail, bulk=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        await db.transaction(look, bulk=True)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [False, True, False, False]
 
 
 async def test_locked_database_raises_storage_error(tmp_path: Path) -> None:

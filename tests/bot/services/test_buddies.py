@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import sqlite3
 from collections.abc import Callable
@@ -518,6 +519,33 @@ async def test_run_matching_covers_every_group(svc: BuddyService, db: Database) 
     report = await svc.run_matching(G)
     assert sorted((p.member_id, p.buddy_id) for p in report.made) == [(1, 2), (3, 4)]
     assert report.still_waiting == 1 and not report.proposed
+
+
+async def test_run_matching_is_a_bulk_unit_of_work(
+    svc: BuddyService, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run over every group writes its pairs with the garbage collector paused (a bulk unit); the
+    matching a request runs for one group does not pause it; afterwards it runs."""
+    paused: list[bool] = []
+    insert = repo.insert_pairs
+
+    def watching(*args: Any, **kwargs: Any) -> Any:
+        paused.append(not gc.isenabled())
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "insert_pairs", watching)
+    await volunteer(svc, 2, MEN, 1)
+    await svc.request(G, facts(1, MEN))
+    await svc.request(G, facts(3, MEN))  # the volunteer's one place is taken: 3 waits
+
+    def second_place(conn: sqlite3.Connection) -> None:
+        repo.set_volunteer(conn, G, 2, True, 2, START)  # recorded without a run
+
+    await db.transaction(second_place)
+    report = await svc.run_matching(G)
+    assert [(p.member_id, p.buddy_id) for p in report.made] == [(3, 2)]
+    assert paused == [False, True]
+    assert gc.isenabled()
 
 
 async def test_run_matching_never_remakes_a_past_pair(svc: BuddyService, db: Database) -> None:
