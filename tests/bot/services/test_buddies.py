@@ -1116,9 +1116,9 @@ async def test_each_operation_is_one_transaction(
     calls: list[bool] = []
     original = db.transaction
 
-    async def counting(work: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+    async def counting(work: Callable[[sqlite3.Connection], T], *, write: bool = True, bulk: bool = False) -> T:
         calls.append(write)
-        return await original(work, write=write)
+        return await original(work, write=write, bulk=bulk)
 
     monkeypatch.setattr(db, "transaction", counting)
     result = await svc.member_updated(G, facts(1, WOMEN))
