@@ -268,10 +268,13 @@ class Database:
             try:
                 with _gc_paused(bulk):
                     result = work(conn)
+                # A COMMIT that fails (a deferred constraint still broken, a full disk) may leave the
+                # transaction open: rolled back here, or every later unit's BEGIN would fail.
+                conn.execute("COMMIT")
             except BaseException:
-                conn.rollback()
+                if conn.in_transaction:
+                    conn.rollback()
                 raise
-            conn.execute("COMMIT")
             if checkpointer is not None and conn.total_changes != changes:
                 checkpointer.wanted()
             return result

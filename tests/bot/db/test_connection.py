@@ -63,6 +63,21 @@ async def test_exception_rolls_back_everything(db: Database) -> None:
     assert await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
 
 
+async def test_a_failed_commit_is_rolled_back_and_the_next_unit_runs(db: Database) -> None:
+    """A unit whose COMMIT fails (here a deferred foreign key still broken at the end) raises, leaves
+    nothing behind, and does not leave the connection inside its transaction for the next unit."""
+    await db.transaction(lambda c: c.execute("CREATE TABLE t (x INTEGER REFERENCES guilds (guild_id))"))
+
+    def orphan(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute("INSERT INTO t VALUES (12345)")  # no such server: checked only at COMMIT
+
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        await db.transaction(orphan)
+    await db.transaction(lambda c: c.execute("INSERT INTO t VALUES (NULL)"))
+    assert [tuple(r) for r in await db.read(lambda c: c.execute("SELECT x FROM t").fetchall())] == [(None,)]
+
+
 async def test_concurrent_writers_never_see_or_commit_each_others_work(db: Database) -> None:
     """Many tasks doing read-modify-write units concurrently lose no update and never interleave."""
     await db.transaction(lambda c: c.execute("CREATE TABLE counter (n INTEGER NOT NULL)"))
