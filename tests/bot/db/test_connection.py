@@ -32,6 +32,12 @@ async def test_pragmas_are_set(db: Database) -> None:
     assert sync == 1  # NORMAL
 
 
+async def test_temporary_tables_are_kept_in_memory(db: Database) -> None:
+    """A statement's temporary tables and indexes live in memory (temp_store 2), not in temporary files."""
+    store = await db.run_outside_transaction(lambda c: c.execute("PRAGMA temp_store").fetchone()[0])
+    assert store == 2
+
+
 async def test_page_cache_is_64_mib(db: Database) -> None:
     """The page cache is 64 MiB (negative cache_size: KiB), not SQLite's default 2 MiB."""
     size = await db.run_outside_transaction(lambda c: c.execute("PRAGMA cache_size").fetchone()[0])
