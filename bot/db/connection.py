@@ -51,13 +51,16 @@ PRAGMAS = (
     # fills it, and in the largest one the bench builds (about 250 MiB on disk, mostly check-ins
     # never read in bulk) it stays small beside discord.py's cache of 100,000 members (~90 MB).
     "PRAGMA cache_size = -65536",
-    # Temporary tables and indexes in memory rather than in temporary files (Python's SQLite is built
-    # with SQLITE_TEMP_STORE=1: files unless asked). SQLite makes them for a statement's own use: a
-    # multi-row VALUES, a long IN list, json_each, a sort without an index. Measured: a matching run's
-    # insert of 5,000 pairs 20.5 -> 17.5 ms, the whole run 50.2-50.6 -> 46.4-47.1 ms (fastest of 31,
-    # alternating). The bot's own temporary data is small (the largest: sorting a server's queue of
-    # 10,000 members for a page); the cost would be RAM for a VACUUM (its copy of the database) or a
-    # future migration's index over millions of rows (its sort), neither of which the bot runs now.
+    # SQLite's temporary files in memory (Python's SQLite is built with SQLITE_TEMP_STORE=1: files
+    # unless asked). Above all the statement journal, with which SQLite can undo one statement that
+    # fails half-way inside a transaction: beyond 64 KiB it is written to a temporary file on disk,
+    # which a statement writing many rows (a matching run's 500-row INSERTs, the flush's and the
+    # sweep's bulk UPDATEs) reaches. Also the small temporary tables of IN lists, json_each and
+    # unindexed sorts. Measured: a matching run's insert of 5,000 pairs 20.5 -> 17.5 ms, the whole
+    # unit 50.2-50.6 -> 46.4-47.1 ms (fastest of 31, alternating); a tiny temporary table costs
+    # ~0.5-1.5 us more in memory (nothing for a command). The cost would be RAM for a VACUUM (its
+    # copy of the database) or a sort of millions of rows (a future migration's index): the bot
+    # runs neither.
     "PRAGMA temp_store = MEMORY",
 )
 

@@ -33,7 +33,8 @@ async def test_pragmas_are_set(db: Database) -> None:
 
 
 async def test_temporary_tables_are_kept_in_memory(db: Database) -> None:
-    """A statement's temporary tables and indexes live in memory (temp_store 2), not in temporary files."""
+    """SQLite's temporary files (statement journals, temporary tables and indexes) live in memory
+    (temp_store 2), not on disk."""
     store = await db.run_outside_transaction(lambda c: c.execute("PRAGMA temp_store").fetchone()[0])
     assert store == 2
 
