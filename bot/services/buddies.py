@@ -1681,16 +1681,16 @@ class BuddyService:
             return []
         past = repo.matching_past(w.conn, w.guild_id, {uid for order in places.values() for uid in order})
         cursors: list[sqlite3.Cursor] = []
-        read: dict[int, tuple[int, int, int, int]] = {}  # each waiting member read: their row
+        read: dict[int, tuple[int, int, int]] = {}  # each waiting member read: their row
 
-        def waiting_of(group: int) -> Iterator[tuple[int, int, int, int]]:
+        def waiting_of(group: int) -> Iterator[tuple[int, int, int]]:
             # Fetched in chunks (the first as large as the group's places), all in C: no Python
             # call per waiting member.
             cursor = repo.waiting_in_group(w.conn, w.guild_id, group)
             cursors.append(cursor)
             sizes = itertools.chain((len(places[group]) + 8,), itertools.repeat(64))
 
-            def chunk() -> list[tuple[int, int, int, int]]:
+            def chunk() -> list[tuple[int, int, int]]:
                 rows = cursor.fetchmany(next(sizes))
                 read.update(zip(map(_USER_ID, rows), rows, strict=True))
                 return rows

@@ -127,23 +127,38 @@ def free_places(
 
 def match_groups(
     places: dict[int, list[int]],
-    waiting_of: Callable[[int], Iterable[WaitingRow]],
+    waiting_of: Callable[[int], Iterable[tuple[int, ...]]],
     current_pairs: Iterable[tuple[int, int]],
     past_pairs: Iterable[tuple[int, int]],
 ) -> list[Pair]:
     """The pairs to make now, group by group (ascending group ids), in queue order within each.
 
     ``places``: :func:`free_places`. ``waiting_of(group)`` gives that group's waiting members in
-    queue order (:func:`queue_order`), each member once; it is iterated only as far as the group
-    has places (the rest of a long queue is never read). ``past_pairs`` need only include the pairs
+    queue order (:func:`queue_order`), each member once, as rows whose first item is the user id
+    (a :class:`Waiting`, or the repository's ``(user_id, queued_at, first_in_line)``: only the id
+    is used); it is iterated only as far as the group has places (the rest of a long queue is
+    never read). ``past_pairs`` need only include the pairs
     of the volunteers who have a place.
     """
-    # Who may not be paired with whom (now or ever before), both ways round.
+    # Who may not be paired with whom (now or ever before), kept only for the volunteers with a
+    # place: a member may take a place unless they are among its volunteer's partners. Pairs of
+    # members who offer no place (most of the past pairs read, every newcomer) build no set.
+    offering = {uid for order in places.values() for uid in order}
     partners: dict[int, set[int]] = {}
     for pairs in (current_pairs, past_pairs):
         for a, b in pairs:
-            partners.setdefault(a, set()).add(b)
-            partners.setdefault(b, set()).add(a)
+            if a in offering:
+                theirs = partners.get(a)
+                if theirs is None:
+                    partners[a] = {b}
+                else:
+                    theirs.add(b)
+            if b in offering:
+                theirs = partners.get(b)
+                if theirs is None:
+                    partners[b] = {a}
+                else:
+                    theirs.add(a)
     nobody: frozenset[int] = frozenset()
     partners_of = partners.get
     made: list[Pair] = []
@@ -152,18 +167,17 @@ def match_groups(
     for group in sorted(places):
         following = iter(places[group])
         set_aside: list[int] = []  # places offered to a member who could not take them: offered first
-        for member_id, _, _, _ in waiting_of(group):
-            ruled_out = partners_of(member_id, nobody)
+        for member_id in map(_USER_ID, waiting_of(group)):
             chosen: int | None = None
             if set_aside:
                 for index, uid in enumerate(set_aside):
-                    if uid != member_id and uid not in ruled_out:
+                    if uid != member_id and member_id not in partners_of(uid, nobody):
                         del set_aside[index]
                         chosen = uid
                         break
             if chosen is None:
                 for uid in following:
-                    if uid != member_id and uid not in ruled_out:
+                    if uid != member_id and member_id not in partners_of(uid, nobody):
                         chosen = uid
                         break
                     set_aside.append(uid)
@@ -172,13 +186,14 @@ def match_groups(
                         break  # every place of the group is given
                     continue
             add(new_pair((member_id, chosen, group)))
-            # Each member is served once, so only the volunteer's partners can be asked about again
-            # (should they wait too, and this member offer a place).
-            theirs = partners_of(chosen)
-            if theirs is None:
-                partners[chosen] = {member_id}
-            else:
-                theirs.add(member_id)
+            # Each member is served once, so the new pair can only be asked about again the other
+            # way round: should the volunteer wait too, and this member offer a place.
+            if member_id in offering:
+                theirs = partners_of(member_id)
+                if theirs is None:
+                    partners[member_id] = {chosen}
+                else:
+                    theirs.add(chosen)
     return made
 
 

@@ -618,14 +618,14 @@ def insert_pairs(
     conn: sqlite3.Connection,
     guild_id: int,
     pairs: Sequence[tuple[int, int, int]],
-    waiting: Mapping[int, tuple[int, int | None, int, int]],
+    waiting: Mapping[int, tuple[int, int, int]],
     *,
     status: str,
     now: datetime,
 ) -> range:
     """Make many pairs at once, from ``(member_id, buddy_id, group_role_id)``; each member's place in
-    the queue comes from ``waiting``: their row of :func:`waiting_in_group` (``user_id, group_role_id,
-    queued_at, first_in_line``, in Unix seconds). Returns the new pairs' ids, in the same order."""
+    the queue comes from ``waiting``: their row of :func:`waiting_in_group` (``user_id, queued_at,
+    first_in_line``, in Unix seconds). Returns the new pairs' ids, in the same order."""
     if status not in LIVE:
         raise ValueError(f"a new pair is proposed or active, not {status!r}")
     if not pairs:
@@ -644,7 +644,7 @@ def insert_pairs(
         params: list[Any] = [guild_id, status, stamp, started]
         for member_id, buddy_id, group_role_id in chunk:
             place = waiting[member_id]
-            params += (member_id, buddy_id, group_role_id, place[2], place[3])
+            params += (member_id, buddy_id, group_role_id, place[1], place[2])
         cursor = conn.execute(_insert_pairs_sql(len(chunk)), params)
     ids = range(first, first + len(pairs))
     if cursor.lastrowid != ids[-1]:
@@ -902,13 +902,14 @@ def anyone_waiting(conn: sqlite3.Connection, guild_id: int, groups: Collection[i
 
 
 def waiting_in_group(conn: sqlite3.Connection, guild_id: int, group_role_id: int) -> sqlite3.Cursor:
-    """A cursor over (user_id, group_role_id, queued_at, first_in_line) of the group's waiting members
-    in queue order, from ``buddy_queue_by_group``: a matching run fetches only as many as it needs.
-    Close it before the transaction writes."""
+    """A cursor over (user_id, queued_at, first_in_line) of the group's waiting members in queue
+    order, from ``buddy_queue_by_group``: a matching run fetches only as many as it needs (the
+    group is the one asked for: not read again for each member). Close it before the transaction
+    writes."""
     cursor = conn.cursor()
     cursor.row_factory = None
     return cursor.execute(
-        "SELECT user_id, group_role_id, queued_at, first_in_line FROM buddy_queue "
+        "SELECT user_id, queued_at, first_in_line FROM buddy_queue "
         "WHERE guild_id = ? AND group_role_id = ? ORDER BY first_in_line DESC, queued_at, user_id",
         (guild_id, group_role_id),
     )

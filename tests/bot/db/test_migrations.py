@@ -182,7 +182,7 @@ async def test_0010_backfills_the_group_copies_and_drops_departed_waiters(tmp_pa
             [(11,), (12,)],
         )
 
-    def read(conn: sqlite3.Connection) -> tuple[list[tuple[int, int | None]], list[tuple[int, int, int, int]]]:
+    def read(conn: sqlite3.Connection) -> tuple[list[tuple[int, int | None]], list[tuple[int, int, int]]]:
         rows = conn.execute(
             "SELECT user_id, group_role_id FROM buddy_queue UNION ALL "
             "SELECT -user_id, group_role_id FROM buddy_volunteers ORDER BY 1"
@@ -197,7 +197,7 @@ async def test_0010_backfills_the_group_copies_and_drops_departed_waiters(tmp_pa
         assert result.before == 9
         queue, waiting = await database.read(read)
     assert queue == [(-12, None), (-11, 60), (10, 50), (11, 60), (12, None), (13, None)]  # offers negated
-    assert waiting == [(10, 50, 5, 0), (11, 60, 4, 0)]
+    assert waiting == [(10, 5, 0), (11, 4, 0)]  # group 50's, then 60's
 
 
 async def test_0011_copies_join_times_into_offers_and_keeps_them_in_step(tmp_path: Path) -> None:

@@ -324,7 +324,7 @@ async def test_insert_pairs_returns_ids_in_order(db: Database) -> None:
 
     def work(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
         repo.insert_pair(conn, G + 1, 7, 8, 1, status="active", now=NOW)
-        waiting = {1: (1, MEN, 100, 0), 3: (3, WOMEN, 200, 1), 5: (5, MEN, 300, 1), 9: (9, MEN, 1, 0)}
+        waiting = {1: (1, 100, 0), 3: (3, 200, 1), 5: (5, 300, 1), 9: (9, 1, 0)}
         ids = repo.insert_pairs(conn, G, [(1, 2, MEN), (3, 4, WOMEN)], waiting, status="proposed", now=NOW)
         more = repo.insert_pairs(conn, G, [(5, 6, MEN)], waiting, status="active", now=NOW)
         assert list(more) == [ids[-1] + 1] and repo.insert_pairs(
@@ -531,8 +531,8 @@ async def test_matching_inputs_are_scoped(db: Database) -> None:
     stamp = to_timestamp(NOW)
     joined = to_timestamp(NOW - timedelta(days=30))
     assert got["anyone"] == (True, True, False)
-    assert got["waiting_men"] == [(1, MEN, stamp, 0)]  # not 7, of another server; not 3, of no group
-    assert got["waiting_women"] == [(2, WOMEN, stamp, 0)]
+    assert got["waiting_men"] == [(1, stamp, 0)]  # not 7, of another server; not 3, of no group
+    assert got["waiting_women"] == [(2, stamp, 0)]
     assert got["volunteers"] == [(4, MEN, joined, None, 1), (6, WOMEN, joined, None, 1)]
     assert got["volunteers_women"] == [(6, WOMEN, joined, None, 1)]
     assert got["current"] == [(8, 4)]
@@ -680,7 +680,7 @@ def _offer_groups(conn: sqlite3.Connection) -> dict[int, int | None]:
 async def test_leaving_takes_the_member_out_of_the_queue(db: Database) -> None:
     """A member who left is never waiting: mark_left dequeues them too."""
 
-    def work(conn: sqlite3.Connection) -> tuple[bool, int, list[tuple[int, int, int, int]]]:
+    def work(conn: sqlite3.Connection) -> tuple[bool, int, list[tuple[int, int, int]]]:
         groups(conn)
         member(conn, 1, (MEN,))
         member(conn, 2, (MEN,))
@@ -695,7 +695,7 @@ async def test_leaving_takes_the_member_out_of_the_queue(db: Database) -> None:
 
     gone, count, waiting = await run(db, work)
     assert gone and count == 1
-    assert waiting == [(2, MEN, to_timestamp(NOW), 0)]
+    assert waiting == [(2, to_timestamp(NOW), 0)]
 
 
 async def test_place_in_group_counts_only_the_group(db: Database) -> None:
