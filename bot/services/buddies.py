@@ -43,6 +43,7 @@ import logging
 import math
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -658,6 +659,22 @@ def _unposted(pair: repo.PairRow, channel_exists: Callable[[int], bool]) -> bool
     if pair.proposal_message_id is None or pair.proposal_channel_id is None:
         return True
     return not channel_exists(pair.proposal_channel_id)
+
+
+def _taken_from_queue(
+    read_in: dict[int, list[tuple[int, int, int]]], taken: AbstractSet[int]
+) -> tuple[dict[int, tuple[int, int, int]], list[int]]:
+    """How to take a matching run's members out of the queue: from each group's rows read (in queue
+    order), the last row of the run of taken members at its head (taken out as one range), and the
+    taken members behind a member who stays (one whom no place fitted), by id."""
+    heads: dict[int, tuple[int, int, int]] = {}
+    others: list[int] = []
+    for group, rows in read_in.items():
+        head = len(list(itertools.takewhile(taken.__contains__, map(_USER_ID, rows))))
+        if head:
+            heads[group] = rows[head - 1]
+        others += [uid for uid in map(_USER_ID, rows[head:]) if uid in taken]
+    return heads, others
 
 
 def _require_moderator(actor: Actor) -> None:
@@ -1682,6 +1699,7 @@ class BuddyService:
         past = repo.matching_past(w.conn, w.guild_id, {uid for order in places.values() for uid in order})
         cursors: list[sqlite3.Cursor] = []
         read: dict[int, tuple[int, int, int]] = {}  # each waiting member read: their row
+        read_in: dict[int, list[tuple[int, int, int]]] = {}  # the rows read of each group, in queue order
 
         def waiting_of(group: int) -> Iterator[tuple[int, int, int]]:
             # Fetched in chunks (the first as large as the group's places), all in C: no Python
@@ -1689,10 +1707,12 @@ class BuddyService:
             cursor = repo.waiting_in_group(w.conn, w.guild_id, group)
             cursors.append(cursor)
             sizes = itertools.chain((len(places[group]) + 8,), itertools.repeat(64))
+            in_group = read_in[group] = []
 
             def chunk() -> list[tuple[int, int, int]]:
                 rows = cursor.fetchmany(next(sizes))
                 read.update(zip(map(_USER_ID, rows), rows, strict=True))
+                in_group.extend(rows)
                 return rows
 
             return itertools.chain.from_iterable(iter(chunk, []))
@@ -1706,7 +1726,10 @@ class BuddyService:
             return []
         status = "proposed" if w.settings.require_approval else "active"
         ids = repo.insert_pairs(w.conn, w.guild_id, pairs, read, status=status, now=w.now)
-        repo.dequeue(w.conn, w.guild_id, [p[0] for p in pairs])
+        heads, others = _taken_from_queue(read_in, set(map(_USER_ID, pairs)))
+        repo.dequeue_heads(w.conn, w.guild_id, heads)
+        if others:
+            repo.dequeue(w.conn, w.guild_id, others)
         started = w.now if status == "active" else None
         # Built without PairInfo's Python-level __new__ (thousands in a first run): every field, in order.
         new_info = functools.partial(tuple.__new__, PairInfo)

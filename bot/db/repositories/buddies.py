@@ -37,6 +37,7 @@ __all__ = [
     "count_queue",
     "delete_member_data",
     "dequeue",
+    "dequeue_heads",
     "due_reminders",
     "enqueue",
     "get_member",
@@ -366,6 +367,30 @@ def dequeue(conn: sqlite3.Connection, guild_id: int, user_ids: Iterable[int]) ->
     for start in range(0, len(ids), _DEQUEUE_CHUNK):
         chunk = ids[start : start + _DEQUEUE_CHUNK]
         conn.execute(_dequeue_sql(len(chunk)), [guild_id, *chunk])
+
+
+def dequeue_heads(conn: sqlite3.Connection, guild_id: int, heads: Mapping[int, tuple[int, int, int]]) -> None:
+    """Take the head of each group's queue out: for ``{group: (user_id, queued_at, first_in_line)}``,
+    every member of that group up to and including that member's place in queue order (their row of
+    :func:`waiting_in_group`).
+
+    One range of ``buddy_queue_by_group`` a group (two when the place is behind the members put
+    first in line): no member looked up by id. A matching run's taken members are the head of each
+    group's queue but for the rare member no place fitted; taking 5,000 out this way costs half the
+    instructions of :func:`dequeue` (25 against 53 million: one seek into the queue's own b-tree a
+    member instead of two, and no list of ids). Only inside the transaction that read the queue:
+    a member who joined in between would be taken out unread."""
+    for group_role_id, (user_id, queued_at, first_in_line) in heads.items():
+        if not first_in_line:
+            conn.execute(
+                "DELETE FROM buddy_queue WHERE guild_id = ? AND group_role_id = ? AND first_in_line = 1",
+                (guild_id, group_role_id),
+            )
+        conn.execute(
+            "DELETE FROM buddy_queue WHERE guild_id = ? AND group_role_id = ? AND first_in_line = ? "
+            "AND (queued_at, user_id) <= (?, ?)",
+            (guild_id, group_role_id, 1 if first_in_line else 0, queued_at, user_id),
+        )
 
 
 def queue_entry(conn: sqlite3.Connection, guild_id: int, user_id: int) -> QueueRow | None:

@@ -573,6 +573,32 @@ async def test_run_matching_never_remakes_a_past_pair(svc: BuddyService, db: Dat
     assert report.still_waiting == 0
 
 
+async def test_run_matching_takes_out_of_the_queue_exactly_the_members_it_paired(
+    svc: BuddyService, db: Database
+) -> None:
+    """A member no place fits (a past partner's) stays at the head of the queue while those behind
+    them are paired and taken out; where the head of a queue is all paired, the member behind the
+    last place stays; nobody unpaired leaves the queue."""
+    await volunteer(svc, 2, MEN, 2)
+    await volunteer(svc, 12, WOMEN, 2)
+
+    def queue(conn: sqlite3.Connection) -> None:
+        waiting = ((1, MEN), (11, WOMEN), (3, MEN), (13, WOMEN), (5, MEN), (15, WOMEN), (7, MEN))
+        for minutes, (uid, group) in enumerate(waiting):
+            repo.upsert_member(conn, G, uid, START - timedelta(days=1), START)
+            repo.set_member_groups(conn, G, uid, [group])
+            repo.enqueue(conn, G, uid, START + timedelta(minutes=minutes), "request")
+        past = repo.insert_pair(conn, G, 1, 2, MEN, status="active", now=START)
+        repo.close_pair(conn, G, past, "ended", START, None, "test")
+
+    await db.transaction(queue)
+    report = await svc.run_matching(G)
+    assert sorted((p.member_id, p.buddy_id) for p in report.made) == [(3, 2), (5, 2), (11, 12), (13, 12)]
+    assert sorted(await queue_ids(db)) == [1, 7, 15]
+    assert report.still_waiting == 3
+    await assert_invariant(db)
+
+
 async def test_a_volunteer_who_changes_group_is_offered_in_the_new_one(svc: BuddyService, db: Database) -> None:
     """A volunteer whose group role changes supports members of the new group only."""
     await volunteer(svc, 2, MEN)

@@ -677,6 +677,40 @@ def _offer_groups(conn: sqlite3.Connection) -> dict[int, int | None]:
     return {int(r[0]): r[1] for r in rows}
 
 
+async def test_dequeue_heads_takes_each_group_up_to_and_including_a_place(db: Database) -> None:
+    """Each group's queue loses its members up to and including the given one, in queue order (those
+    first in line ahead of everyone); the members behind, other groups and other servers keep theirs."""
+
+    def work(conn: sqlite3.Connection) -> dict[str, list[int]]:
+        groups(conn)
+        groups(conn, G + 1)
+        queued = {  # user: (group, minutes, first in line); queue order: first in line, then time, then id
+            1: (MEN, 5, True), 2: (MEN, 1, False), 3: (MEN, 2, False), 4: (MEN, 2, False), 5: (MEN, 3, False),
+            6: (WOMEN, 1, True), 7: (WOMEN, 2, True), 8: (WOMEN, 0, False),
+        }  # fmt: skip
+        for uid, (group, minutes, first) in queued.items():
+            member(conn, uid, (group,))
+            repo.enqueue(conn, G, uid, NOW + timedelta(minutes=minutes), "request", first_in_line=first)
+        member(conn, 2, (MEN,), guild=G + 1)
+        repo.enqueue(conn, G + 1, 2, NOW, "request")
+        men = {r[0]: r for r in repo.waiting_in_group(conn, G, MEN)}
+        women = {r[0]: r for r in repo.waiting_in_group(conn, G, WOMEN)}
+        before = [r[0] for r in repo.waiting_in_group(conn, G, MEN)]
+        repo.dequeue_heads(conn, G, {MEN: men[3], WOMEN: women[6]})
+        return {
+            "before": before,
+            "men": [r[0] for r in repo.waiting_in_group(conn, G, MEN)],
+            "women": [r[0] for r in repo.waiting_in_group(conn, G, WOMEN)],
+            "other_server": [r[0] for r in repo.waiting_in_group(conn, G + 1, MEN)],
+        }
+
+    got = await run(db, work)
+    assert got["before"] == [1, 2, 3, 4, 5]
+    assert got["men"] == [4, 5]  # 1 (first in line), 2 and 3 taken; 4 queued at the same time as 3
+    assert got["women"] == [7, 8]  # a place among those first in line: only 6 taken
+    assert got["other_server"] == [2]
+
+
 async def test_leaving_takes_the_member_out_of_the_queue(db: Database) -> None:
     """A member who left is never waiting: mark_left dequeues them too."""
 
