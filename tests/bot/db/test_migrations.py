@@ -396,6 +396,78 @@ async def test_0013_rebuilds_pairs_and_nudge_members_with_the_same_rows_and_rule
         conn.close()
 
 
+async def test_0014_leads_two_pair_indexes_with_the_members_and_keeps_their_rules(tmp_path: Path) -> None:
+    """After 0014 a buddy's pairs and the live pair of two members are found by the members' ids
+    first, one live pair per two members still holds either way round, and the server's pairs are
+    still read as one range (of buddy_pairs_by_member), never a scan of the table."""
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO guilds (guild_id, joined_at) VALUES (1, 0), (2, 0)")
+        conn.executemany(
+            "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, started_at, "
+            "ended_at) VALUES (?, ?, ?, 50, ?, 0, ?, ?)",
+            [(1, 10, 11, "active", 1, None), (1, 12, 11, "ended", 1, 2), (2, 10, 11, "active", 1, None)],
+        )
+
+    def read(conn: sqlite3.Connection) -> dict[str, object]:
+        def plan(sql: str, *params: object) -> str:
+            return " | ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+        return {
+            "by_buddy": [r[2] for r in conn.execute("PRAGMA index_info(buddy_pairs_by_buddy)")],
+            "one_live": [r[2] for r in conn.execute("PRAGMA index_info(buddy_pairs_one_live)")],
+            "by_member": [r[2] for r in conn.execute("PRAGMA index_info(buddy_pairs_by_member)")],
+            "load": plan(
+                "SELECT count(*) FROM buddy_pairs WHERE guild_id = ? AND buddy_id = ? "
+                "AND status IN ('proposed', 'active')",
+                1,
+                11,
+            ),
+            "between": plan(
+                "SELECT pair_id FROM buddy_pairs WHERE guild_id = ? AND min(member_id, buddy_id) = ? "
+                "AND max(member_id, buddy_id) = ? AND status IN ('proposed', 'active')",
+                1,
+                10,
+                11,
+            ),
+            "server": plan("SELECT count(*) FROM buddy_pairs WHERE guild_id = ?", 1),
+            "server_live": plan("SELECT count(*) FROM buddy_pairs WHERE guild_id = ? AND status = 'active'", 1),
+            "rows": [tuple(r) for r in conn.execute("SELECT * FROM buddy_pairs ORDER BY pair_id")],
+        }
+
+    path = tmp_path / "db.sqlite3"
+    async with await Database.open(path) as database:
+        await migrate(database, target=13)
+        await database.transaction(fill)
+        before = await database.read(read)
+        assert (await migrate(database)).before == 13
+        after = await database.read(read)
+    assert after["rows"] == before["rows"]
+    assert before["by_buddy"] == ["guild_id", "buddy_id", "status"]
+    assert after["by_buddy"] == ["buddy_id", "guild_id", "status"]
+    assert after["one_live"] == [None, None, "guild_id"]  # min(...), max(...): expressions
+    assert after["by_member"] == ["guild_id", "member_id", "status"]
+    assert "buddy_pairs_by_buddy (buddy_id=? AND guild_id=? AND status=?)" in str(after["load"])
+    assert "buddy_pairs_one_live (<expr>=? AND <expr>=? AND guild_id=?)" in str(after["between"])
+    for key in ("server", "server_live"):
+        assert "buddy_pairs_by_member (guild_id=?)" in str(after[key]) and "SCAN" not in str(after[key])
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        insert = (
+            "INSERT INTO buddy_pairs (guild_id, member_id, buddy_id, group_role_id, status, created_at, started_at) "
+            "VALUES (?, ?, ?, 50, ?, 0, 1)"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            conn.execute(insert, (1, 11, 10, "active"))  # the live pair of 10 and 11, the other way round
+        conn.execute("BEGIN")
+        conn.execute(insert, (1, 12, 11, "active"))  # 12 and 11 ended before: a new live pair may follow
+        conn.execute(insert, (2, 12, 11, "active"))  # another server's pair of the same members
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
 async def test_no_check_of_the_latest_schema_uses_a_long_in_list(tmp_path: Path) -> None:
     """Every CHECK in the latest schema tests a column against at most two constants with IN (SQLite
     builds a temporary index for a longer list again for every row written: migration 0013)."""
