@@ -46,6 +46,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
 from operator import itemgetter
 from typing import Literal, NamedTuple, TypeVar
 
@@ -103,6 +104,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _USER_ID = itemgetter(0)
+_MEMBER, _BUDDY, _GROUP = itemgetter(0), itemgetter(1), itemgetter(2)  # of a matcher's pair
 
 MAX_BUDDIES_RANGE = range(1, 6)
 """A volunteer's maximum, and the server's default for it: 1 to 5."""
@@ -1731,17 +1733,28 @@ class BuddyService:
         if others:
             repo.dequeue(w.conn, w.guild_id, others)
         started = w.now if status == "active" else None
-        # Built without PairInfo's Python-level __new__ (thousands in a first run): every field, in order.
+        # Built without PairInfo's Python-level __new__ (thousands in a first run): every field, in
+        # order, zipped in C (zip hands the same row tuple back while nothing else holds it, and
+        # tuple.__new__ copies it: one allocation a pair).
         new_info = functools.partial(tuple.__new__, PairInfo)
-        guild_id, now = w.guild_id, w.now
-        made = [
-            new_info((pair_id, guild_id, m, b, g, status, now, started, None, False, None))
-            for pair_id, (m, b, g) in zip(ids, pairs, strict=True)
-        ]
+        fields = (
+            ids,
+            repeat(w.guild_id),
+            map(_MEMBER, pairs),
+            map(_BUDDY, pairs),
+            map(_GROUP, pairs),
+            repeat(status),
+            repeat(w.now),
+            repeat(started),
+            repeat(None),
+            repeat(False),
+            repeat(None),
+        )
+        made = list(map(new_info, zip(*fields, strict=False)))  # endless repeats; one id a pair
         if status == "active":
             new_intro = functools.partial(tuple.__new__, Introduce)
             intro, moderators, quotes = w.settings.intro_channel_id, w.settings.moderator_channel_id, self._intro_quotes
-            w.effects.extend([new_intro((info, intro, moderators, quotes)) for info in made])
+            w.effects.extend(map(new_intro, zip(made, repeat(intro), repeat(moderators), repeat(quotes))))
         else:
             w.effects.extend(ProposePair(info, w.settings.moderator_channel_id) for info in made)
         w.made.extend(made)
