@@ -55,7 +55,7 @@ from bot.db.repositories import audit, guilds
 from bot.db.repositories import buddies as repo
 from bot.errors import UserError
 from bot.services.guidance import GuidanceLibrary, Passage
-from bot.services.matching import free_places, match_groups
+from bot.services.matching import match_groups, places_in_rank_order
 from bot.timeutil import Clock, to_timestamp
 
 __all__ = [
@@ -1695,7 +1695,7 @@ class BuddyService:
         if not volunteers:
             return []
         current = repo.matching_current(w.conn, w.guild_id, groups)
-        places = free_places(volunteers, current, w.settings.max_buddies)
+        places = places_in_rank_order(volunteers, current, w.settings.max_buddies)
         if not places:
             return []
         past = repo.matching_past(w.conn, w.guild_id, {uid for order in places.values() for uid in order})
@@ -1810,7 +1810,7 @@ class BuddyService:
         by_group: dict[int, list[tuple[int, int | None]]] = {}
         load: dict[int, int] = {}
         if groups:
-            for uid, group, _, max_buddies, _ in repo.matching_volunteers(w.conn, w.guild_id, cutoff, groups):
+            for uid, group, max_buddies in repo.matching_volunteers(w.conn, w.guild_id, cutoff, groups):
                 by_group.setdefault(group, []).append((uid, max_buddies))
             for _, buddy_id in repo.matching_current(w.conn, w.guild_id, groups):
                 load[buddy_id] = load.get(buddy_id, 0) + 1

@@ -37,7 +37,17 @@ from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import NamedTuple, TypeVar
 
-__all__ = ["Pair", "Volunteer", "Waiting", "free_places", "in_queue_order", "match", "match_groups", "queue_order"]
+__all__ = [
+    "Pair",
+    "Volunteer",
+    "Waiting",
+    "free_places",
+    "in_queue_order",
+    "match",
+    "match_groups",
+    "places_in_rank_order",
+    "queue_order",
+]
 
 
 class Waiting(NamedTuple):
@@ -104,25 +114,40 @@ def free_places(
 
     ``current_pairs``: ``(member_id, buddy_id)`` of the live pairs, which use up their buddy's places.
     A volunteer listed twice counts once (the last entry); groups with no free place are left out."""
-    load: dict[int, int] = {}
-    for _, buddy_id in current_pairs:
-        load[buddy_id] = load.get(buddy_id, 0) + 1
     ranked = [v for v in {v[0]: v for v in volunteers}.values() if v[4]]
     ranked.sort(key=_USER_ID)  # stable sorts: by joined_at, then user id
     ranked.sort(key=_JOINED_AT)
+    return places_in_rank_order(map(_OFFER, ranked), current_pairs, max_default)
+
+
+_OFFER = itemgetter(0, 1, 3)  # (user_id, group, max_buddies) of a VolunteerRow
+
+
+def places_in_rank_order(
+    offers: Iterable[tuple[int, int, int | None]], current_pairs: Iterable[tuple[int, int]], max_default: int
+) -> dict[int, list[int]]:
+    """:func:`free_places` of volunteers already ranked: ``(user_id, group, max_buddies)`` of each
+    available volunteer once, each group's in rank order (joined_at, then user id), as the
+    repository reads them from its index; nothing is sorted here."""
+    load: dict[int, int] = {}
+    for _, buddy_id in current_pairs:
+        load[buddy_id] = load.get(buddy_id, 0) + 1
     offered: dict[int, list[tuple[int, int, int]]] = {}
-    for user_id, group, _, own_max, _ in ranked:
+    for user_id, group, own_max in offers:
         most = max_default if own_max is None else own_max
         count = load.get(user_id, 0)
         if count < most:
             offered.setdefault(group, []).append((user_id, count, most))
     places: dict[int, list[int]] = {}
-    for group, offers in offered.items():
+    for group, group_offers in offered.items():
         order: list[int] = []
-        for level in range(min(c for _, c, _ in offers), max(m for _, _, m in offers)):
-            order += [user_id for user_id, count, most in offers if count <= level < most]
+        for level in range(min(map(_COUNT, group_offers)), max(map(_MOST, group_offers))):
+            order += [user_id for user_id, count, most in group_offers if count <= level < most]
         places[group] = order
     return places
+
+
+_COUNT, _MOST = itemgetter(1), itemgetter(2)
 
 
 def match_groups(

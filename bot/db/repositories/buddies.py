@@ -942,23 +942,26 @@ def waiting_in_group(conn: sqlite3.Connection, guild_id: int, group_role_id: int
 
 def matching_volunteers(
     conn: sqlite3.Connection, guild_id: int, joined_before: datetime, groups: Collection[int] | None = None
-) -> list[tuple[int, int, int, int | None, int]]:
-    """(user_id, group_role_id, joined_at, max_buddies, 1) of available volunteers in one group, still
-    in the server, who joined it no later than ``joined_before``; only ``groups`` if given. The rows
-    have the shape of the matcher's ``Volunteer`` (the last column: available).
+) -> list[tuple[int, int, int | None]]:
+    """(user_id, group_role_id, max_buddies) of available volunteers in one group, still in the
+    server, who joined it no later than ``joined_before``; only ``groups`` if given. Each group's in
+    the matcher's rank order (join time, then user id: what :func:`~bot.services.matching.
+    places_in_rank_order` takes), the groups by id.
 
-    From ``buddy_volunteers_by_group`` alone (migration 0011: the offer's copies of the member's group
-    and join time; an available offer is always of a member still in the server): one range a group,
-    the server's volunteers, not all its members, and no lookup of the member per volunteer."""
+    From ``buddy_volunteers_by_group`` alone, in its order (migration 0011: the offer's copies of
+    the member's group and join time, an available offer is always of a member still in the server;
+    0015: the user id before the maximum): one range a group, the server's volunteers, not all its
+    members, no lookup of the member per volunteer and no sort."""
     sql = (
-        "SELECT user_id, group_role_id, joined_at, max_buddies, 1 FROM buddy_volunteers "
+        "SELECT user_id, group_role_id, max_buddies FROM buddy_volunteers "
         "WHERE guild_id = ? AND available = 1 AND joined_at <= ? "
     )
+    order = " ORDER BY group_role_id, joined_at, user_id"
     if groups is None:
-        return _tuples(conn, sql + "AND group_role_id IS NOT NULL", [guild_id, to_timestamp(joined_before)])
+        return _tuples(conn, sql + "AND group_role_id IS NOT NULL" + order, [guild_id, to_timestamp(joined_before)])
     return _tuples(
         conn,
-        sql + _IN_GROUPS,
+        sql + _IN_GROUPS + order,
         [guild_id, to_timestamp(joined_before), _ids(groups)],
     )
 

@@ -226,12 +226,13 @@ async def test_0011_copies_join_times_into_offers_and_keeps_them_in_step(tmp_pat
         rows = conn.execute("SELECT user_id, joined_at, available FROM buddy_volunteers ORDER BY user_id").fetchall()
         return [(int(r[0]), r[1], int(r[2])) for r in rows]
 
-    def later(conn: sqlite3.Connection) -> tuple[list[tuple[int, int, int, int | None, int]], bool]:
+    def later(conn: sqlite3.Connection) -> tuple[list[tuple[int, int | None, int]], bool]:
         now = datetime(2026, 1, 1, tzinfo=UTC)
         buddies.set_volunteer(conn, 1, 11, True, None, now)  # a new offer: its join time copied
         buddies.upsert_member(conn, 1, 10, datetime.fromtimestamp(150, UTC), now)  # came back: moved
         index = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'buddy_queue_order'").fetchone()
-        return sorted(buddies.matching_volunteers(conn, 1, now)), index is not None
+        eligible = {uid for uid, _, _ in buddies.matching_volunteers(conn, 1, now)}
+        return [r for r in read(conn) if r[0] in eligible], index is not None
 
     async with await Database.open(tmp_path / "db.sqlite3") as database:
         await migrate(database, target=10)
@@ -242,7 +243,7 @@ async def test_0011_copies_join_times_into_offers_and_keeps_them_in_step(tmp_pat
         volunteers, order_index = await database.transaction(later)
     # 12 had left: offer withdrawn; 13 has no known join time (never eligible, as before).
     assert upgraded == [(10, 100, 1), (12, 300, 0), (13, None, 1)]
-    assert volunteers == [(10, 50, 150, None, 1), (11, 50, 200, None, 1)]
+    assert volunteers == [(10, 150, 1), (11, 200, 1)]  # the eligible offers, with the copied join times
     assert not order_index
 
 
@@ -466,6 +467,42 @@ async def test_0014_leads_two_pair_indexes_with_the_members_and_keeps_their_rule
         conn.execute("ROLLBACK")
     finally:
         conn.close()
+
+
+async def test_0015_reads_a_groups_volunteers_in_rank_order_from_the_index_alone(tmp_path: Path) -> None:
+    """After 0015 the matcher's read of the volunteers is one range of buddy_volunteers_by_group, which
+    covers it (no row of the table read) and gives its order (no sort); the offers are unchanged."""
+
+    def plan(conn: sqlite3.Connection) -> tuple[str, list[tuple[object, ...]]]:
+        sql = (
+            "SELECT user_id, group_role_id, max_buddies FROM buddy_volunteers WHERE guild_id = ? AND available = 1 "
+            "AND joined_at <= ? AND group_role_id IS NOT NULL ORDER BY group_role_id, joined_at, user_id"
+        )
+        rows = conn.execute("SELECT * FROM buddy_volunteers ORDER BY user_id").fetchall()
+        return " | ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, (1, 0))), [
+            tuple(r) for r in rows
+        ]
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO guilds (guild_id, joined_at) VALUES (1, 0)")
+        conn.execute(
+            "INSERT INTO buddy_members (guild_id, user_id, joined_at, group_count, group_role_id, updated_at) "
+            "VALUES (1, 10, 5, 1, 50, 0)"
+        )
+        conn.execute(
+            "INSERT INTO buddy_volunteers (guild_id, user_id, available, since, updated_at, group_role_id) "
+            "VALUES (1, 10, 1, 0, 0, 50)"
+        )
+
+    async with await Database.open(tmp_path / "db.sqlite3") as database:
+        await migrate(database, target=14)
+        await database.transaction(fill)
+        before_plan, before = await database.read(plan)
+        assert (await migrate(database)).before == 14
+        after_plan, after = await database.read(plan)
+    assert after == before and before[0][-1] == 5  # the join time copied by 0011's trigger
+    assert "TEMP B-TREE" in before_plan or "COVERING" not in before_plan
+    assert "COVERING INDEX buddy_volunteers_by_group" in after_plan and "TEMP B-TREE" not in after_plan
 
 
 async def test_no_check_of_the_latest_schema_uses_a_long_in_list(tmp_path: Path) -> None:

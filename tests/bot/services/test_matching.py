@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services.matching import Pair, Volunteer, Waiting, free_places, match, match_groups, queue_order
+from bot.services.matching import (
+    Pair,
+    Volunteer,
+    Waiting,
+    free_places,
+    match,
+    match_groups,
+    places_in_rank_order,
+    queue_order,
+)
 
 # --------------------------------------------------------------------------- examples
 
@@ -372,6 +381,18 @@ def test_same_pairs_as_the_plain_algorithm(server: Server) -> None:
     """The matcher makes exactly the pairs, in the same order, that the rules applied plainly make."""
     expected = _plain_match(server.waiting, server.volunteers, server.current, server.past, server.max_default)
     assert _run(server) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(servers())
+def test_ranked_offers_as_the_repository_reads_them_give_the_same_places(server: Server) -> None:
+    """The available volunteers once each, by group then join time then id (the index's order), give
+    the places free_places gives from the volunteers in any order, repeats and the unavailable included."""
+    latest = {v.user_id: v for v in server.volunteers}
+    ranked = sorted((v for v in latest.values() if v.available), key=lambda v: (v.group, v.joined_at, v.user_id))
+    offers = [(v.user_id, v.group, v.max_buddies) for v in ranked]
+    expected = free_places(server.volunteers, server.current, server.max_default)
+    assert places_in_rank_order(offers, server.current, server.max_default) == expected
 
 
 def test_a_place_set_aside_goes_to_the_next_member_before_the_next_level() -> None:

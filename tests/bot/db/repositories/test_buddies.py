@@ -529,12 +529,11 @@ async def test_matching_inputs_are_scoped(db: Database) -> None:
 
     got = await run(db, work)
     stamp = to_timestamp(NOW)
-    joined = to_timestamp(NOW - timedelta(days=30))
     assert got["anyone"] == (True, True, False)
     assert got["waiting_men"] == [(1, stamp, 0)]  # not 7, of another server; not 3, of no group
     assert got["waiting_women"] == [(2, stamp, 0)]
-    assert got["volunteers"] == [(4, MEN, joined, None, 1), (6, WOMEN, joined, None, 1)]
-    assert got["volunteers_women"] == [(6, WOMEN, joined, None, 1)]
+    assert got["volunteers"] == [(4, MEN, None), (6, WOMEN, None)]
+    assert got["volunteers_women"] == [(6, WOMEN, None)]
     assert got["current"] == [(8, 4)]
     assert got["current_women"] == []
     assert got["past"] == [(1, 4)]
@@ -774,6 +773,30 @@ async def test_waiting_in_group_reads_one_group_in_queue_order(db: Database) -> 
     assert men == [1, 3, 5]
     assert women == [6, 2, 4]  # 6 was put back first in line
     assert first == [6, 2]
+
+
+async def test_matching_volunteers_come_in_rank_order_within_each_group(db: Database) -> None:
+    """Each group's volunteers come by join time, then user id (whatever their maximum), the groups by
+    id; one group's alone when asked; the unavailable, the too recent and members of no group are left out."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, int, int | None]], list[tuple[int, int, int | None]]]:
+        groups(conn)
+        offers = [  # user, group, days in the server, maximum, available
+            (20, WOMEN, 50, None, True), (30, MEN, 40, 1, True), (31, MEN, 40, None, True), (29, MEN, 40, 3, True),
+            (10, MEN, 60, 2, True), (40, MEN, 70, None, False), (41, MEN, 1, None, True), (21, WOMEN, 50, 1, True),
+        ]  # fmt: skip
+        for uid, group, days, most, available in offers:
+            member(conn, uid, (group,), days=days)
+            repo.set_volunteer(conn, G, uid, available, most, NOW)
+        member(conn, 50, (), days=90)
+        repo.set_volunteer(conn, G, 50, True, None, NOW)
+        cutoff = NOW - timedelta(days=14)
+        return repo.matching_volunteers(conn, G, cutoff), repo.matching_volunteers(conn, G, cutoff, [MEN])
+
+    every, men = await run(db, work)
+    men_in_order = [(10, MEN, 2), (29, MEN, 3), (30, MEN, 1), (31, MEN, None)]  # 29-31 joined together: by id
+    assert every == [*men_in_order, (20, WOMEN, None), (21, WOMEN, 1)]  # MEN (501) before WOMEN (502)
+    assert men == men_in_order
 
 
 @pytest.mark.parametrize("past_pairs", [1, 3, 20])
