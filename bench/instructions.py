@@ -1,12 +1,13 @@
-"""``python -m bench.instructions [--quick]``: the instructions of one matching run, counted by callgrind.
+"""``python -m bench.instructions [matching|sweep] [--quick]``: one run's instructions, counted by callgrind.
 
 On a machine shared with others (this one), a run's time moves by 30-80 % from one second to the
 next while its work does not: two versions of the code can only be compared by time when
 alternated many times, and a few per cent are lost in the noise. Valgrind's callgrind counts the
 instructions executed instead, the same to ±0.1 % from run to run whatever the machine is doing.
 Run under callgrind with its counting off; the script turns it on for one
-:meth:`~bot.services.buddies.BuddyService.run_matching` (after one run that warms the caches up,
-undone like the bench's repetitions) and off again::
+:meth:`~bot.services.buddies.BuddyService.run_matching` (``matching``, the default) or one nudge
+sweep (``sweep``, 1,000 members due in the server of ``--members``: 100,000 by default), after one
+run that warms the caches up, undone like the bench's repetitions, and off again::
 
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.out \\
         .venv/bin/python -m bench.instructions
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from bench.cases.common import spec_for
 from bench.cases.matching import _restore, _snapshot
+from bench.cases.sweep import sweep_setup
 from bench.core import Config, check
 from bench.data import NOW, dataset, fresh_copy
 from bench.harness import quiet_logging
@@ -90,17 +93,38 @@ async def matching(config: Config) -> MatchReport:
             await db.close()
 
 
+async def sweep(config: Config, members: int) -> tuple[int, int]:
+    """One warm-up sweep, undone, then the counted one: (members due, nudges sent) of the counted one."""
+    quiet_logging()
+    async with sweep_setup(config, members) as setup:
+        await setup.sweep()
+        await setup.reset()
+        gc.collect()  # as the bench does before it starts its clock
+        with counted():
+            report = await setup.sweeper.run_once()
+        expected = setup.plan.nudged_now()
+        check(report.sent == expected, f"the sweep sent {report.sent} nudges, not {expected}")
+        return len(setup.plan.due), report.sent
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options, run, print what was counted."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.instructions", description=__doc__.splitlines()[0] if __doc__ else ""
     )
-    parser.add_argument("--quick", action="store_true", help="the quick data set (1,000 members)")
+    parser.add_argument("case", nargs="?", choices=("matching", "sweep"), default="matching")
+    parser.add_argument("--quick", action="store_true", help="the quick data sets (1,000 members)")
+    parser.add_argument("--members", type=int, default=100_000, help="the sweep's server (10000 or 100000)")
     parser.add_argument("--data-dir", type=Path, default=Config().data_dir, help="where generated data sets are cached")
     args = parser.parse_args(argv)
     config = Config(quick=args.quick, data_dir=args.data_dir)
-    report = asyncio.run(matching(config))
     where = "counted" if under_callgrind() else "not counted (not under callgrind)"
+    if args.case == "sweep":
+        members = config.size(args.members, 1_000)
+        due, sent = asyncio.run(sweep(config, members))
+        print(f"sweep of {members} members: {due} due, {sent} nudged; {where}")
+        return 0
+    report = asyncio.run(matching(config))
     print(f"matching: {len(report.made)} pairs made, {report.still_waiting} still waiting; {where}")
     return 0
 

@@ -34,6 +34,15 @@ async def test_the_counted_run_makes_the_warm_up_runs_pairs(tmp_path: Path) -> N
     assert report.still_waiting == len(plan.waiting) - plan.expected_matches()
 
 
+def test_the_sweep_runs_uncounted_and_nudges_who_it_should(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sweep``: the quick server's due members are all looked at and the plan's nudges sent."""
+    assert instructions.main(["sweep", "--quick", "--data-dir", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sweep of 1000 members: ") and "not counted" in out
+    due, sent = (int(part.split()[0]) for part in out.split(": ")[1].split(";")[0].split(", "))
+    assert due > 0 and 0 < sent <= 10  # the server's limit of 10 DMs a minute
+
+
 def test_under_callgrind_is_read_from_valgrinds_preload(monkeypatch: pytest.MonkeyPatch) -> None:
     """Valgrind preloads its core library into the process: that is how the script knows."""
     monkeypatch.setenv("LD_PRELOAD", "/usr/libexec/valgrind/vgpreload_core-amd64-linux.so")
