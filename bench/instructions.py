@@ -1,4 +1,4 @@
-"""``python -m bench.instructions [matching|sweep] [--quick]``: one run's instructions, counted by callgrind.
+"""``python -m bench.instructions [matching|sweep|command] [--quick]``: one run's instructions, by callgrind.
 
 On a machine shared with others (this one), a run's time moves by 30-80 % from one second to the
 next while its work does not: two versions of the code can only be compared by time when
@@ -6,8 +6,10 @@ alternated many times, and a few per cent are lost in the noise. Valgrind's call
 instructions executed instead, the same to ±0.1 % from run to run whatever the machine is doing.
 Run under callgrind with its counting off; the script turns it on for one
 :meth:`~bot.services.buddies.BuddyService.run_matching` (``matching``, the default) or one nudge
-sweep (``sweep``, 1,000 members due in the server of ``--members``: 100,000 by default), after one
-run that warms the caches up, undone like the bench's repetitions, and off again::
+sweep (``sweep``, 1,000 members due in the server of ``--members``: 100,000 by default) or 100 of
+one command handled in-process one after the other (``command --name "checkin today"``, as the
+commands case runs them, in the server of 100,000), after one run that warms the caches up (undone
+like the bench's repetitions; 20 commands for a command), and off again::
 
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.out \\
         .venv/bin/python -m bench.instructions
@@ -34,10 +36,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.cases.common import spec_for
+from bench.cases.commands import COMMANDS, Members, sequential
+from bench.cases.common import server_bot, spec_for
 from bench.cases.matching import _restore, _snapshot
 from bench.cases.sweep import sweep_setup
-from bench.core import Config, check
+from bench.core import Config, check, seeded
 from bench.data import NOW, dataset, fresh_copy
 from bench.harness import quiet_logging
 from bot.db.connection import Database
@@ -107,18 +110,37 @@ async def sweep(config: Config, members: int) -> tuple[int, int]:
         return len(setup.plan.due), report.sent
 
 
+async def commands(config: Config, name: str, count: int) -> int:
+    """Twenty of the command to warm up, then ``count`` counted; how many were answered rightly."""
+    quiet_logging()
+    (command,) = [c for c in COMMANDS if c.label == name]
+    async with server_bot(config) as harness:
+        check(command.available(harness), f"/{name} is not available")
+        members, rng = Members(command.members(harness.plan), 5), seeded(5)
+        await sequential(harness, command, members.take(20), rng)
+        gc.collect()
+        with counted():
+            latencies = await sequential(harness, command, members.take(count), rng)  # checks each answer
+        return len(latencies)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options, run, print what was counted."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.instructions", description=__doc__.splitlines()[0] if __doc__ else ""
     )
-    parser.add_argument("case", nargs="?", choices=("matching", "sweep"), default="matching")
+    parser.add_argument("case", nargs="?", choices=("matching", "sweep", "command"), default="matching")
+    parser.add_argument("--name", default="checkin today", choices=[c.label for c in COMMANDS], help="the command")
     parser.add_argument("--quick", action="store_true", help="the quick data sets (1,000 members)")
     parser.add_argument("--members", type=int, default=100_000, help="the sweep's server (10000 or 100000)")
     parser.add_argument("--data-dir", type=Path, default=Config().data_dir, help="where generated data sets are cached")
     args = parser.parse_args(argv)
     config = Config(quick=args.quick, data_dir=args.data_dir)
     where = "counted" if under_callgrind() else "not counted (not under callgrind)"
+    if args.case == "command":
+        answered = asyncio.run(commands(config, args.name, 100))
+        print(f"/{args.name}: {answered} answered; {where}")
+        return 0
     if args.case == "sweep":
         members = config.size(args.members, 1_000)
         due, sent = asyncio.run(sweep(config, members))

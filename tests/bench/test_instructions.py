@@ -43,6 +43,12 @@ def test_the_sweep_runs_uncounted_and_nudges_who_it_should(tmp_path: Path, capsy
     assert due > 0 and 0 < sent <= 10  # the server's limit of 10 DMs a minute
 
 
+def test_a_command_runs_a_hundred_times_uncounted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``command``: a hundred of the command, each answered as the commands case checks it."""
+    assert instructions.main(["command", "--name", "peersupport quote", "--quick", "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("/peersupport quote: 100 answered; not counted")
+
+
 def test_under_callgrind_is_read_from_valgrinds_preload(monkeypatch: pytest.MonkeyPatch) -> None:
     """Valgrind preloads its core library into the process: that is how the script knows."""
     monkeypatch.setenv("LD_PRELOAD", "/usr/libexec/valgrind/vgpreload_core-amd64-linux.so")
