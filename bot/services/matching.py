@@ -97,6 +97,8 @@ def queue_order(waiting: WaitingRow) -> tuple[int, int, int]:
 _BY_TIME = itemgetter(2, 0)
 _USER_ID = itemgetter(0)
 _JOINED_AT = itemgetter(2)
+_OFFER = itemgetter(0, 1, 3)  # (user_id, group, max_buddies) of a VolunteerRow
+_COUNT, _MOST = itemgetter(1), itemgetter(2)  # of an offer (user_id, count, most)
 
 
 def in_queue_order(waiting: Iterable[_W]) -> list[_W]:
@@ -118,9 +120,6 @@ def free_places(
     ranked.sort(key=_USER_ID)  # stable sorts: by joined_at, then user id
     ranked.sort(key=_JOINED_AT)
     return places_in_rank_order(map(_OFFER, ranked), current_pairs, max_default)
-
-
-_OFFER = itemgetter(0, 1, 3)  # (user_id, group, max_buddies) of a VolunteerRow
 
 
 def places_in_rank_order(
@@ -145,9 +144,6 @@ def places_in_rank_order(
             order += [user_id for user_id, count, most in group_offers if count <= level < most]
         places[group] = order
     return places
-
-
-_COUNT, _MOST = itemgetter(1), itemgetter(2)
 
 
 def match_groups(
