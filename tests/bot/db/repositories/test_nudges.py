@@ -404,6 +404,44 @@ async def test_schedule_many_sets_checks_and_the_flag_only_when_given(db: Databa
     await db.transaction(work)
 
 
+async def test_schedule_many_writes_a_shared_check_in_one_statement(db: Database) -> None:
+    """Members given the same check and flag in one server are written together; the rest one by one."""
+    same = [1000 + n for n in range(6)]
+
+    def work(conn: sqlite3.Connection) -> list[str]:
+        _guilds(conn)
+        repo.apply_activity(conn, G1, [(u, T) for u in [*same, U1, U2, U3]], QUIET, NOW)
+        repo.apply_activity(conn, G2, [(u, T) for u in same[:2]], QUIET, NOW)
+        repo.schedule(conn, G1, U3, NOW + timedelta(seconds=1), participant=True)
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        try:
+            repo.schedule_many(
+                conn,
+                [(T + DAY, None, G1, u) for u in same[:4]]
+                + [(T + DAY, False, G1, u) for u in same[4:]]
+                + [(T + DAY, None, G2, same[0]), (T + 7, None, G1, U1), (None, True, G1, U2)],
+            )
+        finally:
+            conn.set_trace_callback(None)
+        checks = {u: (_member(conn, G1, u).next_check, _member(conn, G1, u).participant) for u in [*same, U1, U2, U3]}
+        assert checks == {
+            **{u: (T + DAY, None) for u in same[:4]},
+            **{u: (T + DAY, False) for u in same[4:]},
+            U1: (T + 7, None),
+            U2: (None, True),
+            U3: (T + 1, True),  # not in the batch: left alone
+        }
+        assert _member(conn, G2, same[0]).next_check == T + DAY
+        assert _member(conn, G2, same[1]).next_check == T + QUIET  # same user, same check, other server's batch only
+        return [s for s in statements if s.startswith("UPDATE")]
+
+    updates = await db.transaction(work)
+    # One statement for the four, one for the two with the flag, and one per member left.
+    assert len(updates) == 5
+    assert sum("json_each" in s for s in updates) == 2
+
+
 async def test_due_members_with_their_participation_in_one_statement(db: Database) -> None:
     """The sweep's read: the due members (as :func:`due_members`), each with what
     :func:`participation` says of them, through the due index and keys only."""
