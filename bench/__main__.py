@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     config = Config(quick=args.quick, data_dir=args.data_dir, repeat=args.repeat)
     before = machine()
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     results, failures = asyncio.run(run_suite(config, args.case))
     duration = time.perf_counter() - started
@@ -109,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         document = {
             "suite": "soberpeers-bench",
             "mode": "quick" if config.quick else "full",
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "ended_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "duration_s": round(duration, 2),
             "machine": before,
             "loadavg_end": [round(x, 2) for x in os.getloadavg()],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,17 @@ FIELDS = {"name", "unit", "median", "min", "max", "target", "met"}
 
 def test_the_json_has_the_documented_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.json"
+    before = datetime.now(UTC)
     status = main(["--quick", "--case", "dbsize", "matching", "--json", str(out), "--data-dir", str(tmp_path / "d")])
+    after = datetime.now(UTC)
     assert status == 0
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["mode"] == "quick"
+    # When the run started and ended (whole seconds), and its duration between the two.
+    started, ended = datetime.fromisoformat(document["started_at"]), datetime.fromisoformat(document["ended_at"])
+    assert before - timedelta(seconds=1) <= started <= before + timedelta(seconds=1)
+    assert after - timedelta(seconds=1) <= ended <= after
+    assert abs((ended - started).total_seconds() - document["duration_s"]) <= 1.5
     assert {"nproc", "cpu", "python"} <= set(document["machine"])
     names = [r["name"] for r in document["results"]]
     assert names == ["matching.run", "dbsize.checkin_bytes", "dbsize.checkin_bytes_vacuumed"]
