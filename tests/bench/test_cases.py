@@ -3,6 +3,7 @@ answers) and reports its metrics. No test here asserts a time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,28 @@ async def test_the_tracking_case_notes_every_author(config: Config) -> None:
     results = await activity.run_tracking(config)  # checks that the bot noted every author
     assert _names(results) == ["activity.tracking_overhead", "activity.bot_overhead"]
     assert set(results[0].extra["us_per_message"]) == {"discord.py", "bot, no activity", "bot"}
+
+
+async def test_the_tracking_case_pauses_the_bots_periodic_write_while_it_feeds(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No periodic write of the buffer while messages are fed (one landing in the last feed would take
+    authors out of the count), and the bot writing periodically again afterwards."""
+    feed = activity._feed
+    writing: list[bool] = []
+    async with server_bot(config) as harness:
+        flusher = harness.bot.get_cog("Nudges").flusher  # type: ignore[union-attr]
+
+        async def observed(parsers: activity.Parsers, frames: Sequence[str]) -> float:
+            writing.append(flusher.running)
+            return await feed(parsers, frames)
+
+        monkeypatch.setattr(activity, "_feed", observed)
+        assert flusher.running
+        results = await activity.measure_tracking(harness, config)  # checks that every author was noted
+        assert flusher.running
+    assert writing and not any(writing)
+    assert _names(results) == ["activity.tracking_overhead", "activity.bot_overhead"]
 
 
 async def test_the_flush_writes_every_member_in_one_transaction(config: Config) -> None:
